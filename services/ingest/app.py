@@ -1,0 +1,174 @@
+"""The ingest service: signed submissions in, 202 and a status URL out.
+
+A submission is answered 202 only once its raw request is stored in the archive and
+its first stage is queued; until then nothing is promised. Malformed input is
+answered at once with a problem body naming each field; a readable review that
+breaks a content rule is accepted and rejected by the validate stage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+import redis
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from kombu.exceptions import OperationalError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.ingest.problems import problem, unauthorized
+from shared.config import get_settings
+from shared.errors import MalformedSubmission, Problem, StorageUnavailable
+from shared.keys import body_key, is_submission_id, request_key
+from shared.parsing import parse_submission
+from shared.stage import Runtime, get_runtime, hand_off
+from shared.state import now_iso
+from shared.storage import LocalStore
+from shared.writers import WritersFile, verify_signature
+
+ACCEPTED_TYPES = ("application/json", "text/plain")
+STATUS_FIELDS = ("id", "writer", "state", "slug", "errors", "urls", "history")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, *, limit: int) -> bytes:
+    """Read at most ``limit`` bytes, whatever Content-Length claims."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def accept(rt: Runtime, *, writer: str, webhook_id: str, content_type: str, title: str | None, body: bytes) -> str:
+    """Store the raw request, record it and queue validation; return the submission id."""
+    submission_id = secrets.token_hex(16)  # 128 random bits: the id is the status URL's only key
+    earlier = rt.states.claim_webhook(writer, webhook_id, submission_id)
+    if earlier:
+        return earlier
+    received_at = now_iso()
+    meta = {
+        "id": submission_id, "writer": writer, "webhook_id": webhook_id, "content_type": content_type,
+        "title": title, "received_at": received_at, "bytes": len(body),
+    }
+    try:
+        rt.archive.put(body_key(submission_id), body, content_type="application/octet-stream")
+        rt.archive.put(request_key(submission_id), json.dumps(meta).encode(), content_type="application/json")
+        rt.states.create(submission_id, writer=writer, webhook_id=webhook_id, received_at=received_at)
+        hand_off("validate", submission_id)
+    except BaseException:
+        # Not accepted after all: let the sender's retry of this webhook-id start afresh.
+        with contextlib.suppress(redis.RedisError):
+            rt.states.forget_webhook(writer, webhook_id)
+        raise
+    return submission_id
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    writers = WritersFile(Path(settings.writers_file))
+    app = FastAPI(
+        title="Marquee ingest",
+        version="1",
+        description="Submit film reviews, signed per Standard Webhooks, and follow them to publication.",
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [Problem(".".join(str(p) for p in e["loc"][1:]) or "request", e["msg"]) for e in exc.errors()]
+        return problem(422, "invalid-request", "Invalid request", "The request's parameters are not valid.", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, "http-error", str(exc.detail), str(exc.detail))
+
+    @app.post("/v1/writers/{writer}/reviews", status_code=202)
+    async def submit(writer: str, request: Request, title: str | None = Query(None, max_length=300)) -> Any:
+        limit = settings.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return _too_large(limit)
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in ACCEPTED_TYPES:
+            return problem(
+                415, "unsupported-media-type", "Unsupported media type",
+                f"Send application/json or text/plain, not {content_type or 'no content type'!r}.",
+            )
+        try:
+            body = await read_body(request, limit=limit)
+        except BodyTooLarge:
+            return _too_large(limit)
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return problem(400, "malformed", "Malformed submission", "The body is not UTF-8 text.",
+                           errors=[Problem("body", "the request body is not UTF-8 text")])
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        if not verify_signature(writers.get(writer), body, headers):
+            return unauthorized()
+
+        try:
+            parse_submission(body, content_type=content_type, title=title)
+        except MalformedSubmission as exc:
+            status = 400 if any(p.field == "body" for p in exc.problems) else 422
+            return problem(status, "malformed", "Malformed submission", str(exc), errors=exc.problems)
+
+        try:
+            submission_id = await run_in_threadpool(
+                accept, get_runtime(), writer=writer, webhook_id=headers["webhook-id"],
+                content_type=content_type, title=title, body=body,
+            )
+        except (StorageUnavailable, redis.RedisError, OperationalError) as exc:
+            return problem(
+                503, "unavailable", "Service unavailable",
+                f"The submission was not accepted ({type(exc).__name__}); send it again shortly.",
+                headers={"Retry-After": "5"},
+            )
+        return {"id": submission_id, "status_url": str(request.url_for("status", submission_id=submission_id))}
+
+    @app.get("/v1/reviews/{submission_id}", name="status")
+    def status(submission_id: str) -> Any:
+        record = get_runtime().states.get(submission_id) if is_submission_id(submission_id) else None
+        if record is None:
+            return problem(404, "not-found", "No such submission", f"No submission has the id {submission_id[:64]!r}.")
+        return {field: record.get(field) for field in STATUS_FIELDS}
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> Any:
+        rt = get_runtime()
+        checks = {"redis": rt.states.redis.ping, "archive": rt.archive.ping, "publish": rt.publish.ping}
+        failed = []
+        for name, check in checks.items():
+            try:
+                check()
+            except Exception:  # noqa: BLE001 - readiness reports, it does not raise
+                failed.append(name)
+        if failed:
+            return problem(503, "not-ready", "Not ready", f"Unreachable: {', '.join(failed)}.")
+        return {"status": "ready"}
+
+    publish = get_runtime().publish
+    if isinstance(publish, LocalStore):
+        # A person running `make run` can open the published article in a browser.
+        app.mount("/site", StaticFiles(directory=publish.root, html=True), name="site")
+    return app
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return problem(413, "too-large", "Body too large", f"The body is over the limit of {limit} bytes.")

@@ -1,0 +1,1 @@
+"""The notify stage: mark the review published and tell downstream channels."""

@@ -1,0 +1,1 @@
+"""The render stage: a validated review becomes its article page."""

@@ -1,0 +1,33 @@
+"""The render task: the validated review becomes ``index.html`` and ``review.json``."""
+
+from __future__ import annotations
+
+import json
+
+from services.render.article import public_review, render_article
+from shared.celery_app import app
+from shared.keys import output_key, published_key
+from shared.models import State
+from shared.queues import SOCIAL_TASKS, task_name
+from shared.stage import StageTask, get_runtime, hand_off, should_hand_off
+
+
+@app.task(name=task_name("render"), base=StageTask)
+def render(submission_id: str) -> None:
+    rt = get_runtime()
+    page_key = output_key(submission_id, "index.html")
+    if rt.archive.head(page_key) is None:
+        review = rt.load_review(submission_id)
+        article_url = rt.public_url(published_key(review.slug, "index.html"))
+        data = public_review(review, article_url=article_url)
+        rt.archive.put(
+            output_key(submission_id, "review.json"),
+            json.dumps(data, ensure_ascii=False, indent=2).encode(),
+            content_type="application/json",
+        )
+        # The page is written last: its presence means this stage's work is whole.
+        html = render_article(review, article_url=article_url)
+        rt.archive.put(page_key, html.encode(), content_type="text/html; charset=utf-8")
+    if should_hand_off(rt.states.advance(submission_id, State.RENDERED, stage="render"), State.RENDERED):
+        for task in SOCIAL_TASKS:
+            hand_off(task, submission_id)

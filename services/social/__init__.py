@@ -1,0 +1,1 @@
+"""The social stage: Instagram and YouTube teasers, made by two tasks on one queue."""

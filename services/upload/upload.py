@@ -1,0 +1,55 @@
+"""The upload task: copy a review's assets to the publish store, then its manifest."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from services.upload.publishing import (
+    ASSET_CACHE_CONTROL,
+    MANIFEST_CACHE_CONTROL,
+    build_manifest,
+    describe_asset,
+    needs_upload,
+)
+from shared.celery_app import app
+from shared.keys import MANIFEST, content_type_for, output_prefix, published_key
+from shared.models import State
+from shared.queues import task_name
+from shared.stage import StageTask, get_runtime, hand_off, should_hand_off
+
+log = logging.getLogger("marquee.upload")
+
+
+@app.task(name=task_name("upload"), base=StageTask)
+def upload(submission_id: str) -> None:
+    rt = get_runtime()
+    review = rt.load_review(submission_id)
+    prefix = output_prefix(submission_id) + "/"
+    assets, sent = [], 0
+    for key in rt.archive.list(prefix):
+        name = key.removeprefix(prefix)
+        data = rt.archive.get(key)
+        asset = describe_asset(name, data, slug=review.slug, base_url=rt.settings.public_base_url)
+        if needs_upload(data, rt.publish.head(asset.key)):
+            rt.publish.put(asset.key, data, content_type=asset.content_type, cache_control=ASSET_CACHE_CONTROL)
+            sent += 1
+        assets.append(asset)
+
+    # Written only once every asset it names is in place: a consumer that sees the
+    # manifest sees the whole review.
+    manifest_key = published_key(review.slug, MANIFEST)
+    manifest = build_manifest(review, assets).model_dump_json(indent=2).encode()
+    if needs_upload(manifest, rt.publish.head(manifest_key)):
+        rt.publish.put(manifest_key, manifest, content_type=content_type_for(MANIFEST), cache_control=MANIFEST_CACHE_CONTROL)
+        sent += 1
+    log.info(json.dumps({"event": "upload.done", "id": submission_id, "sent": sent, "skipped": len(assets) + 1 - sent}))
+
+    urls = {
+        "article": rt.public_url(published_key(review.slug, "index.html")),
+        "manifest": rt.public_url(manifest_key),
+        "review": rt.public_url(published_key(review.slug, "review.json")),
+    }
+    current = rt.states.advance(submission_id, State.UPLOADED, stage="upload", urls=json.dumps(urls))
+    if should_hand_off(current, State.UPLOADED):
+        hand_off("notify", submission_id)

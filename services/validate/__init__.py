@@ -1,0 +1,1 @@
+"""The validate stage: content rules that a readable review must meet."""

@@ -1,0 +1,43 @@
+"""Celery configuration, built from Settings when the app is first used.
+
+Loaded lazily (``config_from_object``) so that importing a task module, as unit
+tests and the ingest service do, needs no settings.
+"""
+
+from shared.config import get_settings
+from shared.queues import QUEUES, TASK_QUEUES, task_name
+
+_settings = get_settings()
+
+broker_url = _settings.redis_url
+broker_connection_retry_on_startup = True
+broker_transport_options = {
+    "visibility_timeout": _settings.visibility_timeout,
+    "unacked_restore_interval": _settings.unacked_restore_interval,
+    # Scan on every sweep, so the restore period is the interval itself.
+    "unacked_restore_throttle": 1,
+}
+
+# Nothing reads task results: progress lives in the submission's state.
+task_ignore_result = True
+result_backend = None
+
+# A message is acknowledged only once its task has finished, and one that was running
+# in a process that died is handed back to the queue rather than dropped.
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+task_time_limit = _settings.task_time_limit
+task_soft_time_limit = _settings.task_soft_time_limit
+
+task_default_queue = "validate"
+task_create_missing_queues = True
+task_routes = {task_name(task): {"queue": queue} for task, queue in TASK_QUEUES.items()}
+task_annotations = {
+    "*": {"max_retries": _settings.max_retries, "retry_backoff_max": _settings.retry_backoff_max}
+}
+
+task_serializer = "json"
+accept_content = ["json"]
+worker_hijack_root_logger = False
+worker_send_task_events = False

@@ -1,0 +1,166 @@
+"""The ``marquee`` command: run the stack or one service of it, and submit reviews."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import click
+import httpx
+
+from shared.queues import QUEUES
+from shared.writers import WritersFile, sign
+
+TERMINAL_STATES = ("published", "rejected", "failed")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Marquee: a publishing pipeline for film reviews."""
+
+
+@main.command()
+def run() -> None:
+    """Start the whole stack locally (redis-server, ingest, one worker per stage) under var/."""
+    from shared.devstack import run_stack
+
+    run_stack(Path.cwd())
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to bind (default: MARQUEE_INGEST_HOST, 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (default: MARQUEE_INGEST_PORT, 8000).")
+def ingest(host: str | None, port: int | None) -> None:
+    """Run the ingest HTTP service."""
+    import uvicorn
+
+    from shared.config import get_settings
+
+    settings = get_settings()  # fails here, naming any missing setting
+    uvicorn.run(
+        "services.ingest.app:create_app", factory=True, host=host or settings.ingest_host,
+        port=port or settings.ingest_port, log_level="info", access_log=False,
+    )
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("queue", type=click.Choice(QUEUES))
+@click.option("--concurrency", "-c", default=1, show_default=True, help="Pool processes.")
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def worker(queue: str, concurrency: int, celery_args: tuple[str, ...]) -> None:
+    """Run the Celery worker that consumes one stage's QUEUE (extra arguments go to celery)."""
+    from shared.config import get_settings
+
+    get_settings()
+    argv = [
+        sys.executable, "-m", "celery", "-A", "shared.celery_app", "worker", "-Q", queue,
+        "-n", f"{queue}@%h", "--concurrency", str(concurrency), "--loglevel", "INFO", *celery_args,
+    ]
+    os.execv(sys.executable, argv)
+
+
+def _default_ingest_url() -> str:
+    if url := os.environ.get("MARQUEE_INGEST_URL"):
+        return url
+    stack = Path("var/stack.json")
+    if stack.exists():
+        return json.loads(stack.read_text())["ingest_url"]
+    return f"http://127.0.0.1:{os.environ.get('MARQUEE_INGEST_PORT', '8000')}"
+
+
+def _default_writers_file() -> str:
+    return os.environ.get("MARQUEE_WRITERS_FILE", "var/writers.json")
+
+
+def _writer_secret(writers_file: str, writer: str) -> str:
+    if secret := os.environ.get("MARQUEE_WRITER_SECRET"):
+        return secret
+    path = Path(writers_file)
+    if not path.exists():
+        raise click.ClickException(f"no writers file at {path}; set MARQUEE_WRITERS_FILE or MARQUEE_WRITER_SECRET")
+    entry = WritersFile(path).get(writer)
+    if entry is None:
+        raise click.ClickException(f"writer {writer!r} is not in {path}")
+    return entry.secrets[0]
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--writer", "-w", required=True, help="Your writer id.")
+@click.option("--title", help="The film's title, for a text review without a 'Title:' line.")
+@click.option("--url", default=None, help="The ingest service (default: the local stack).")
+@click.option("--writers-file", default=None, help="Where your secret is (default: MARQUEE_WRITERS_FILE or var/writers.json).")
+@click.option("--wait", is_flag=True, help="Follow the review to its final state and print it.")
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds --wait waits.")
+def submit(file: Path, writer: str, title: str | None, url: str | None, writers_file: str | None, wait: bool, timeout: float) -> None:
+    """Sign FILE (a JSON or text review) with your secret and submit it."""
+    body = file.read_bytes()
+    content_type = "application/json" if file.suffix.lower() == ".json" else "text/plain; charset=utf-8"
+    secret = _writer_secret(writers_file or _default_writers_file(), writer)
+    headers = sign(secret, msg_id=f"msg_{uuid.uuid4().hex}", timestamp=int(time.time()), body=body)
+    headers["content-type"] = content_type
+    base = (url or _default_ingest_url()).rstrip("/")
+    try:
+        response = httpx.post(f"{base}/v1/writers/{writer}/reviews", content=body, headers=headers,
+                              params={"title": title} if title else None, timeout=30)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot reach {base}: {exc}") from None
+    if response.status_code != 202:
+        _print_problem(response)
+        sys.exit(1)
+    accepted = response.json()
+    click.echo(f"accepted: {accepted['id']}\nstatus:   {accepted['status_url']}")
+    if wait:
+        record = _follow(accepted["status_url"], timeout=timeout)
+        _print_status(record)
+        sys.exit(0 if record["state"] == "published" else 1)
+
+
+@main.command()
+@click.argument("submission_id")
+@click.option("--url", default=None, help="The ingest service (default: the local stack).")
+def status(submission_id: str, url: str | None) -> None:
+    """Print where a submission is."""
+    response = httpx.get(f"{(url or _default_ingest_url()).rstrip('/')}/v1/reviews/{submission_id}", timeout=10)
+    if response.status_code != 200:
+        _print_problem(response)
+        sys.exit(1)
+    _print_status(response.json())
+
+
+def _follow(status_url: str, *, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    delay = 0.1
+    while True:
+        record = httpx.get(status_url, timeout=10).json()
+        if record["state"] in TERMINAL_STATES or time.monotonic() > deadline:
+            return record
+        time.sleep(delay)
+        delay = min(delay * 1.5, 1.0)
+
+
+def _print_status(record: dict) -> None:
+    click.echo(f"state:    {record['state']}")
+    for error in record.get("errors") or []:
+        click.echo(f"  - {error['field'] or 'error'}: {error['message']}")
+    for name, link in (record.get("urls") or {}).items():
+        click.echo(f"{name + ':':9} {link}")
+
+
+def _print_problem(response: httpx.Response) -> None:
+    try:
+        body = response.json()
+    except ValueError:
+        click.echo(f"error {response.status_code}: {response.text[:500]}", err=True)
+        return
+    click.echo(f"error {response.status_code}: {body.get('detail', body)}", err=True)
+    for error in body.get("errors", []):
+        click.echo(f"  - {error['field']}: {error['message']}", err=True)
+
+
+if __name__ == "__main__":
+    main()

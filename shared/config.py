@@ -1,0 +1,73 @@
+"""Settings: one class, read once from the environment (prefix ``MARQUEE_``).
+
+A required setting that is missing stops the process at start-up with its name,
+rather than failing later inside a task.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MARQUEE_", extra="ignore")
+
+    # Required: there is no sensible default for where data lives.
+    redis_url: str = Field(description="Redis URL: Celery broker, submission state and events.")
+    archive_url: str = Field(description="Private store: raw requests and work in progress.")
+    publish_url: str = Field(description="Public store: what readers and downstream channels get.")
+    public_base_url: str = Field(description="Public URL prefix of the publish store.")
+    writers_file: Path = Field(description="JSON file of writers and their webhook secrets.")
+
+    ingest_host: str = "127.0.0.1"
+    ingest_port: int = 8000
+    max_body_bytes: int = 1024 * 1024
+
+    # Reliability. A message is redelivered when it has been unacked for longer than the
+    # visibility timeout, so it must outlast the longest task plus its retry countdown.
+    task_time_limit: int = 120
+    task_soft_time_limit: int = 100
+    max_retries: int = 6
+    retry_backoff_max: int = 300
+    visibility_timeout: int = 3600
+    unacked_restore_interval: int = 10
+
+    # Some S3-compatible servers reject botocore's newer default checksum headers.
+    s3_checksum_calculation: Literal["when_supported", "when_required"] = "when_supported"
+
+    @model_validator(mode="after")
+    def _check_timeouts(self) -> Settings:
+        if self.task_soft_time_limit >= self.task_time_limit:
+            raise ValueError("MARQUEE_TASK_SOFT_TIME_LIMIT must be below MARQUEE_TASK_TIME_LIMIT")
+        floor = self.task_time_limit + self.retry_backoff_max
+        if self.visibility_timeout <= floor:
+            raise ValueError(
+                f"MARQUEE_VISIBILITY_TIMEOUT ({self.visibility_timeout}s) must exceed "
+                f"MARQUEE_TASK_TIME_LIMIT + MARQUEE_RETRY_BACKOFF_MAX ({floor}s), "
+                "or slow tasks are delivered twice"
+            )
+        return self
+
+
+class MissingSettingError(SystemExit):
+    """Raised at start-up; exits with a message naming every missing or bad setting."""
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    try:
+        return Settings()  # type: ignore[call-arg]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = "MARQUEE_" + "_".join(str(p) for p in err["loc"]).upper() if err["loc"] else ""
+            if err["type"] == "missing":
+                lines.append(f"  {name} is required but not set")
+            else:
+                lines.append(f"  {name}: {err['msg']}".replace("  : ", "  "))
+        raise MissingSettingError("Marquee cannot start:\n" + "\n".join(lines)) from None

@@ -1,0 +1,77 @@
+"""Where things are kept. Every storage key is built here, from ids and checked slugs only.
+
+Archive (private)::
+
+    submissions/<id>/request.json   who sent what, when (no secrets)
+    submissions/<id>/body           the raw request body, byte for byte
+    submissions/<id>/review.json    the validated review
+    submissions/<id>/out/…          the assets stages made, as they will be published
+
+Publish (public)::
+
+    reviews/<slug>/index.html, review.json, instagram.json, youtube.json
+    reviews/<slug>/manifest.json    written last: its presence means the review is complete
+"""
+
+from __future__ import annotations
+
+import re
+
+from shared.slugs import is_safe_slug
+
+_ID = re.compile(r"^[0-9a-f]{32}$")
+
+MANIFEST = "manifest.json"
+
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".json": "application/json",
+    ".txt": "text/plain; charset=utf-8",
+    ".jpg": "image/jpeg",
+    ".png": "image/png",
+}
+
+
+def is_submission_id(value: str) -> bool:
+    return bool(_ID.match(value))
+
+
+def _checked_id(id: str) -> str:
+    if not is_submission_id(id):
+        raise ValueError(f"not a submission id: {id!r}")
+    return id
+
+
+def request_key(id: str) -> str:
+    return f"submissions/{_checked_id(id)}/request.json"
+
+
+def body_key(id: str) -> str:
+    return f"submissions/{_checked_id(id)}/body"
+
+
+def review_key(id: str) -> str:
+    return f"submissions/{_checked_id(id)}/review.json"
+
+
+def output_prefix(id: str) -> str:
+    return f"submissions/{_checked_id(id)}/out"
+
+
+def output_key(id: str, name: str) -> str:
+    return f"{output_prefix(id)}/{name}"
+
+
+def published_key(slug: str, name: str) -> str:
+    if not is_safe_slug(slug):
+        raise ValueError(f"unsafe slug {slug!r}")
+    return f"reviews/{slug}/{name}"
+
+
+def content_type_for(name: str) -> str:
+    suffix = name[name.rfind(".") :] if "." in name else ""
+    return CONTENT_TYPES.get(suffix, "application/octet-stream")
+
+
+def public_url(base_url: str, key: str) -> str:
+    return f"{base_url.rstrip('/')}/{key}"

@@ -1,0 +1,80 @@
+"""The data that moves through the pipeline.
+
+``ReviewSubmission`` is what a writer sent, read but not yet judged: the shape is
+checked (types, required fields) and nothing more. ``Review`` is what the validate
+stage makes of it once every content rule holds; later stages read only ``Review``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+
+
+class ReviewSubmission(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    title: StrictStr
+    year: StrictInt | None = None
+    certificate: StrictStr
+    runtime_minutes: StrictInt
+    directors: list[StrictStr]
+    cast: list[StrictStr] = Field(default_factory=list)
+    rating: StrictInt | StrictFloat
+    body: StrictStr
+    author: StrictStr
+    note: StrictStr | None = None
+    publish_at: datetime | None = None
+
+
+class Review(BaseModel):
+    """A review that passed validation: normalised text, ready to render."""
+
+    id: str
+    writer: str
+    slug: str
+    revision: int
+    title: str
+    year: int | None
+    certificate: str
+    runtime_minutes: int
+    directors: list[str]
+    cast: list[str]
+    rating: float
+    paragraphs: list[str]
+    author: str
+    note: str | None
+    date_published: datetime
+
+
+class State(StrEnum):
+    RECEIVED = "received"
+    VALIDATED = "validated"
+    RENDERED = "rendered"
+    SOCIAL_READY = "social_ready"
+    UPLOADED = "uploaded"
+    PUBLISHED = "published"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (State.PUBLISHED, State.REJECTED, State.FAILED)
+
+
+class Asset(BaseModel):
+    key: str
+    sha256: str
+    bytes: int
+    content_type: str
+    url: str
+
+
+class Manifest(BaseModel):
+    id: str
+    slug: str
+    revision: int
+    published_at: datetime
+    assets: list[Asset]

@@ -1,0 +1,29 @@
+"""The pipeline's shape, in one place: its queues and the tasks that consume them.
+
+Each task lives in ``services/<queue>/<task>.py`` and is named ``marquee.<task>``.
+Social is one queue with two tasks, so the Instagram and YouTube teasers are made
+in parallel and upload waits for both.
+"""
+
+from __future__ import annotations
+
+QUEUES = ("validate", "render", "social", "upload", "notify")
+
+TASK_QUEUES = {
+    "validate": "validate",
+    "render": "render",
+    "instagram": "social",
+    "youtube": "social",
+    "upload": "upload",
+    "notify": "notify",
+}
+
+SOCIAL_TASKS = ("instagram", "youtube")
+
+
+def task_name(task: str) -> str:
+    return f"marquee.{task}"
+
+
+def task_module(task: str) -> str:
+    return f"services.{TASK_QUEUES[task]}.{task}"

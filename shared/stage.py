@@ -1,0 +1,92 @@
+"""What every stage task shares: its runtime (settings, state, stores), retries, failure.
+
+A stage task is a thin adapter: read its inputs from the archive, call pure
+functions, write its outputs under deterministic keys, advance the state and hand
+off to the next stage by name. If its outputs already exist it skips the work, so
+a redelivered message (acks late) is harmless.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from dataclasses import dataclass
+
+import redis
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from shared.celery_app import app
+from shared.config import Settings, get_settings
+from shared.errors import TransientError
+from shared.keys import public_url, review_key
+from shared.models import Review, State
+from shared.queues import task_name
+from shared.state import SubmissionStates, connect
+from shared.storage import Store, open_store
+
+log = logging.getLogger("marquee.stage")
+
+# The order in which a submission passes through states, to tell "done" from "not yet".
+PROGRESS = [State.RECEIVED, State.VALIDATED, State.RENDERED, State.SOCIAL_READY, State.UPLOADED, State.PUBLISHED]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    states: SubmissionStates
+    archive: Store
+    publish: Store
+
+    def public_url(self, key: str) -> str:
+        return public_url(self.settings.public_base_url, key)
+
+    def load_review(self, id: str) -> Review:
+        return Review.model_validate_json(self.archive.get(review_key(id)))
+
+
+@functools.lru_cache(maxsize=1)
+def get_runtime() -> Runtime:
+    settings = get_settings()
+    checksums = settings.s3_checksum_calculation
+    return Runtime(
+        settings=settings,
+        states=SubmissionStates(connect(settings.redis_url)),
+        archive=open_store(settings.archive_url, checksum_calculation=checksums),
+        publish=open_store(settings.publish_url, checksum_calculation=checksums),
+    )
+
+
+def should_hand_off(current: State | None, reached: State) -> bool:
+    """Hand off when the submission stands at ``reached``: just moved there, or moved
+    there by an earlier run that died before handing off. Past it, someone already did."""
+    return current == reached
+
+
+def hand_off(task: str, submission_id: str) -> None:
+    app.send_task(task_name(task), args=[submission_id])
+
+
+class StageTask(Task):
+    """Base of every stage task: transient errors retry with backoff, the rest fail loudly."""
+
+    autoretry_for = (
+        TransientError,
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+        SoftTimeLimitExceeded,
+    )
+    retry_backoff = True
+    retry_jitter = True
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):  # noqa: D401 - Celery's signature
+        submission_id = args[0] if args else kwargs.get("submission_id")
+        attempts = (getattr(self.request, "retries", 0) or 0) + 1
+        error = f"{type(exc).__name__}: {exc}"
+        log.error(json.dumps({"event": "stage.failed", "id": submission_id, "stage": self.name, "error": error}))
+        try:
+            get_runtime().states.fail(submission_id, stage=self.name.removeprefix("marquee."), error=error, attempts=attempts)
+        except redis.exceptions.RedisError:
+            # The archive still holds the submission; reconcile finds it once Redis is back.
+            log.exception("could not record failure of %s", submission_id)

@@ -1,0 +1,159 @@
+"""Submission state in Redis: where each review is, what went wrong, and the event log.
+
+One hash per submission (``marquee:sub:<id>``), its history as a list, and the
+``marquee:events`` stream for downstream consumers. Transitions run as one Lua
+script, so a state never moves backwards, a final state is never left, and the
+event for a final state is appended exactly once however often a stage runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from datetime import UTC, datetime
+
+import redis
+
+from shared.errors import Problem
+from shared.models import State
+
+EVENTS_STREAM = "marquee:events"
+EVENTS_MAXLEN = 100_000
+WEBHOOK_MEMORY_SECONDS = 7 * 24 * 3600
+
+# KEYS: hash, history, events. ARGV: new state, stage, at, event json ("" for none), field pairs…
+_TRANSITION = """
+local rank = {received=0, validated=1, rendered=2, social_ready=3, uploaded=4, published=5,
+              rejected=9, failed=9}
+local current = redis.call('HGET', KEYS[1], 'state')
+local new = ARGV[1]
+if not current then return false end
+if current == 'published' or current == 'rejected' then return current end
+if current == 'failed' then
+  if new == 'received' then return current end
+elseif rank[new] <= rank[current] then
+  return current
+end
+redis.call('HSET', KEYS[1], 'state', new)
+for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('RPUSH', KEYS[2], cjson.encode({stage=ARGV[2], state=new, at=ARGV[3]}))
+if ARGV[4] ~= '' then
+  local event = cjson.decode(ARGV[4])
+  local fields = {}
+  for k, v in pairs(event) do table.insert(fields, k); table.insert(fields, v) end
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', '@MAXLEN@', '*', unpack(fields))
+end
+return new
+""".replace("@MAXLEN@", str(EVENTS_MAXLEN))
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@functools.lru_cache(maxsize=4)
+def connect(url: str) -> redis.Redis:
+    return redis.Redis.from_url(
+        url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30
+    )
+
+
+def _hash(id: str) -> str:
+    return f"marquee:sub:{id}"
+
+
+def _history(id: str) -> str:
+    return f"marquee:sub:{id}:history"
+
+
+class SubmissionStates:
+    def __init__(self, client: redis.Redis):
+        self.redis = client
+        self._transition = client.register_script(_TRANSITION)
+
+    def create(self, id: str, *, writer: str, webhook_id: str, received_at: str) -> None:
+        with self.redis.pipeline() as pipe:
+            pipe.hset(
+                _hash(id),
+                mapping={
+                    "id": id, "writer": writer, "state": State.RECEIVED, "webhook_id": webhook_id,
+                    "received_at": received_at, "errors": "[]", "urls": "{}",
+                },
+            )
+            pipe.rpush(_history(id), json.dumps({"stage": "ingest", "state": State.RECEIVED, "at": received_at}))
+            pipe.execute()
+
+    def claim_webhook(self, writer: str, webhook_id: str, id: str) -> str | None:
+        """Remember ``webhook_id`` for ``id``; return the earlier id if it was seen before."""
+        key = f"marquee:webhook:{writer}:{webhook_id}"
+        if self.redis.set(key, id, nx=True, ex=WEBHOOK_MEMORY_SECONDS):
+            return None
+        return self.redis.get(key) or None
+
+    def forget_webhook(self, writer: str, webhook_id: str) -> None:
+        self.redis.delete(f"marquee:webhook:{writer}:{webhook_id}")
+
+    def advance(
+        self, id: str, state: State, *, stage: str, event: dict | None = None, **fields: str
+    ) -> State | None:
+        """Move ``id`` forward to ``state`` and return the state it is in afterwards.
+
+        The state is unchanged (and returned) when it is already ``state``, past it, or
+        final; None means Redis knows no such submission.
+        """
+        pairs = [item for kv in fields.items() for item in kv]
+        args = [state.value, stage, now_iso(), json.dumps(event) if event else "", *pairs]
+        result = self._transition(keys=[_hash(id), _history(id), EVENTS_STREAM], args=args)
+        return State(result) if result else None
+
+    def reject(self, id: str, problems: list[Problem], *, writer: str) -> State | None:
+        errors = [p.as_dict() for p in problems]
+        event = {"type": "review.rejected", "id": id, "writer": writer, "errors": json.dumps(errors), "at": now_iso()}
+        return self.advance(id, State.REJECTED, stage="validate", event=event, errors=json.dumps(errors))
+
+    def fail(self, id: str, *, stage: str, error: str, attempts: int) -> State | None:
+        record = self.get(id) or {}
+        errors = [{"field": "", "message": f"{stage} failed after {attempts} attempt(s): {error}"}]
+        event = {
+            "type": "review.failed", "id": id, "writer": record.get("writer", ""), "stage": stage,
+            "error": error, "at": now_iso(),
+        }
+        return self.advance(
+            id, State.FAILED, stage=stage, event=event, errors=json.dumps(errors), failed_stage=stage,
+            failed_from=record.get("state", ""), attempts=str(attempts),
+        )
+
+    def set_fields(self, id: str, **fields: str) -> None:
+        self.redis.hset(_hash(id), mapping=fields)
+
+    def get(self, id: str) -> dict | None:
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(_hash(id))
+            pipe.lrange(_history(id), 0, -1)
+            record, history = pipe.execute()
+        if not record:
+            return None
+        record["history"] = [json.loads(h) for h in history]
+        record["errors"] = json.loads(record.get("errors") or "[]")
+        record["urls"] = json.loads(record.get("urls") or "{}")
+        return record
+
+    def mark_social_part(self, id: str, part: str) -> int:
+        """Record one social teaser as made; return how many of them are made."""
+        key = f"marquee:sub:{id}:social"
+        with self.redis.pipeline() as pipe:
+            pipe.sadd(key, part)
+            pipe.scard(key)
+            pipe.expire(key, 30 * 24 * 3600)
+            _, count, _ = pipe.execute()
+        return int(count)
+
+    def claim_slug(self, slug: str, *, owner: str) -> bool:
+        """Reserve ``slug`` for ``owner``; True if it is free or already theirs."""
+        key = f"marquee:slug:{slug}"
+        if self.redis.set(key, owner, nx=True):
+            return True
+        return self.redis.get(key) == owner
+
+    def next_revision(self, slug: str) -> int:
+        return int(self.redis.incr(f"marquee:slug:{slug}:revision"))

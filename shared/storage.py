@@ -1,0 +1,195 @@
+"""Stores: an S3 bucket (any S3-compatible server) or a local directory, named by URL.
+
+``s3://bucket/prefix`` uses boto3 and honours ``AWS_ENDPOINT_URL``; ``file:///path``
+or a plain path is a directory. Both offer the same few operations, and both write
+an object whole or not at all, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlparse
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from shared.errors import ObjectNotFound, StorageUnavailable
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    size: int
+    sha256: str | None  # hex; None where the store does not know it
+
+
+class Store(Protocol):
+    url: str
+
+    def put(self, key: str, data: bytes, *, content_type: str, cache_control: str | None = None) -> None: ...
+    def get(self, key: str) -> bytes: ...
+    def head(self, key: str) -> ObjectInfo | None: ...
+    def list(self, prefix: str) -> list[str]: ...
+    def delete(self, key: str) -> None: ...
+    def ping(self) -> None: ...
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_key(key: str) -> str:
+    """Keys are built by Marquee from ids and checked slugs; refuse anything that could escape."""
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in key:
+        raise ValueError(f"unsafe storage key {key!r}")
+    return key
+
+
+class LocalStore:
+    def __init__(self, root: Path, url: str):
+        self.root = root
+        self.url = url
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def put(self, key: str, data: bytes, *, content_type: str, cache_control: str | None = None) -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Write beside the target and rename: readers see the old file or the new, never half.
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot write {key}: {exc.strerror}") from exc
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFound(key) from None
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot read {key}: {exc.strerror}") from exc
+
+    def head(self, key: str) -> ObjectInfo | None:
+        try:
+            data = self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+        return ObjectInfo(size=len(data), sha256=sha256_hex(data))
+
+    def list(self, prefix: str) -> list[str]:
+        base = self._path(prefix.rstrip("/"))
+        if not base.is_dir():
+            return []
+        return sorted(
+            str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")
+        )
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def ping(self) -> None:
+        if not self.root.is_dir() or not os.access(self.root, os.W_OK):
+            raise StorageUnavailable(f"store directory {self.root} is missing or not writable")
+
+
+_TRANSIENT_CODES = {"500", "502", "503", "504", "SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable"}
+
+
+class S3Store:
+    def __init__(self, bucket: str, prefix: str, url: str, *, checksum_calculation: str = "when_supported"):
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.url = url
+        config = botocore.config.Config(
+            connect_timeout=5,
+            read_timeout=20,
+            retries={"mode": "standard", "max_attempts": 3},
+            request_checksum_calculation=checksum_calculation,
+            response_checksum_validation=checksum_calculation,
+            max_pool_connections=20,
+        )
+        # boto3 reads AWS_ENDPOINT_URL itself, so MinIO or moto need no code here.
+        self.client = boto3.client("s3", config=config)
+
+    def _key(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _call(self, what: str, fn, /, **kwargs):
+        try:
+            return fn(Bucket=self.bucket, **kwargs)
+        except botocore.exceptions.ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+            if code in ("NoSuchKey", "404", "NotFound"):
+                raise ObjectNotFound(kwargs.get("Key", "")) from None
+            if code in _TRANSIENT_CODES or status.startswith("5"):
+                raise StorageUnavailable(f"S3 {what} failed: {code}") from exc
+            raise
+        except (botocore.exceptions.BotoCoreError, ConnectionError) as exc:
+            raise StorageUnavailable(f"S3 {what} failed: {type(exc).__name__}") from exc
+
+    def put(self, key: str, data: bytes, *, content_type: str, cache_control: str | None = None) -> None:
+        extra = {"CacheControl": cache_control} if cache_control else {}
+        digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        # S3 verifies the SHA-256 on arrival and keeps it, so head() can compare without a download.
+        self._call(
+            "put", self.client.put_object, Key=self._key(key), Body=data, ContentType=content_type,
+            ChecksumSHA256=digest, **extra,
+        )
+
+    def get(self, key: str) -> bytes:
+        return self._call("get", self.client.get_object, Key=self._key(key))["Body"].read()
+
+    def head(self, key: str) -> ObjectInfo | None:
+        try:
+            meta = self._call("head", self.client.head_object, Key=self._key(key), ChecksumMode="ENABLED")
+        except ObjectNotFound:
+            return None
+        checksum = meta.get("ChecksumSHA256")
+        sha = base64.b64decode(checksum).hex() if checksum and "-" not in checksum else None
+        return ObjectInfo(size=meta["ContentLength"], sha256=sha)
+
+    def list(self, prefix: str) -> list[str]:
+        full = self._key(prefix.rstrip("/")) + "/"
+        keys: list[str] = []
+        token: dict[str, str] = {}
+        while True:
+            page = self._call("list", self.client.list_objects_v2, Prefix=full, **token)
+            keys += [obj["Key"][len(self.prefix) + 1 if self.prefix else 0 :] for obj in page.get("Contents", [])]
+            if not page.get("IsTruncated"):
+                return sorted(keys)
+            token = {"ContinuationToken": page["NextContinuationToken"]}
+
+    def delete(self, key: str) -> None:
+        self._call("delete", self.client.delete_object, Key=self._key(key))
+
+    def ping(self) -> None:
+        self._call("ping", self.client.head_bucket)
+
+
+def open_store(url: str, *, checksum_calculation: str = "when_supported") -> Store:
+    parsed = urlparse(url)
+    if parsed.scheme == "s3":
+        if not parsed.netloc:
+            raise ValueError(f"store URL {url!r} names no bucket")
+        return S3Store(parsed.netloc, parsed.path, url, checksum_calculation=checksum_calculation)
+    if parsed.scheme in ("file", ""):
+        root = Path(parsed.path if parsed.scheme == "file" else url).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        return LocalStore(root, url)
+    raise ValueError(f"store URL {url!r}: use s3://bucket/prefix, file:///path or a plain path")

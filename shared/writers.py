@@ -1,0 +1,90 @@
+"""Writers and their webhook secrets, from the JSON file named by ``MARQUEE_WRITERS_FILE``::
+
+    {"writers": {"<writer id>": {"secrets": ["whsec_…", "whsec_…"]}}}
+
+Any one of a writer's secrets verifies, so a secret can be rotated by adding the new
+one, moving senders over, then removing the old. The file is re-read when it changes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from standardwebhooks import Webhook
+
+WRITER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Writer:
+    id: str
+    secrets: tuple[str, ...]
+    callback_url: str | None = None
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def parse_writers(data: dict) -> dict[str, Writer]:
+    writers = {}
+    for writer_id, entry in (data.get("writers") or {}).items():
+        if not WRITER_ID.match(writer_id):
+            raise ValueError(f"writer id {writer_id!r}: use lower-case letters, digits, - and _")
+        keys = tuple(entry.get("secrets") or ())
+        if not keys or not all(isinstance(k, str) and k.startswith("whsec_") for k in keys):
+            raise ValueError(f"writer {writer_id!r}: give at least one secret, each starting whsec_")
+        for key in keys:
+            Webhook(key)  # fails now, at load, on a secret that is not base64
+        writers[writer_id] = Writer(writer_id, keys, entry.get("callback_url"))
+    return writers
+
+
+@dataclass
+class WritersFile:
+    path: Path
+    _writers: dict[str, Writer] = field(default_factory=dict)
+    _mtime: float = -1.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, writer_id: str) -> Writer | None:
+        mtime = self.path.stat().st_mtime
+        if mtime != self._mtime:
+            with self._lock:
+                self._writers = parse_writers(json.loads(self.path.read_text()))
+                self._mtime = mtime
+        return self._writers.get(writer_id)
+
+
+def verify_signature(writer: Writer | None, body: bytes, headers: dict[str, str]) -> bool:
+    """True if any of the writer's secrets signed this request, within five minutes.
+
+    ``standardwebhooks`` compares in constant time and checks the timestamp. An
+    unknown writer is checked against a throwaway secret, so the answer takes as long
+    and says as little as a wrong signature.
+    """
+    candidates = writer.secrets if writer else (_DECOY,)
+    verified = False
+    for secret in candidates:
+        try:
+            Webhook(secret).verify(body, headers, json_parse=False)
+            verified = True
+        except Exception:  # noqa: BLE001 - any malformed header is simply "not verified"
+            pass
+    return verified and writer is not None
+
+
+_DECOY = new_secret()
+
+
+def sign(secret: str, *, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """Headers for a signed request, as a webhook sender would make them."""
+    signature = Webhook(secret).sign(msg_id, datetime.fromtimestamp(timestamp, UTC), body.decode())
+    return {"webhook-id": msg_id, "webhook-timestamp": str(timestamp), "webhook-signature": signature}

@@ -145,11 +145,13 @@ class S3Store:
 
     def put(self, key: str, data: bytes, *, content_type: str, cache_control: str | None = None) -> None:
         extra = {"CacheControl": cache_control} if cache_control else {}
-        digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
-        # S3 verifies the SHA-256 on arrival and keeps it, so head() can compare without a download.
+        digest = hashlib.sha256(data).digest()
+        # S3 verifies the SHA-256 on arrival and keeps it, so head() can compare without a
+        # download; the metadata copy serves servers that do not keep checksums.
         self._call(
             "put", self.client.put_object, Key=self._key(key), Body=data, ContentType=content_type,
-            ChecksumSHA256=digest, **extra,
+            ChecksumAlgorithm="SHA256", ChecksumSHA256=base64.b64encode(digest).decode(),
+            Metadata={"sha256": digest.hex()}, **extra,
         )
 
     def get(self, key: str) -> bytes:
@@ -161,8 +163,9 @@ class S3Store:
         except ObjectNotFound:
             return None
         checksum = meta.get("ChecksumSHA256")
-        sha = base64.b64decode(checksum).hex() if checksum and "-" not in checksum else None
-        return ObjectInfo(size=meta["ContentLength"], sha256=sha)
+        if checksum and "-" not in checksum:  # "-N" marks a multipart composite, not the object's hash
+            return ObjectInfo(size=meta["ContentLength"], sha256=base64.b64decode(checksum).hex())
+        return ObjectInfo(size=meta["ContentLength"], sha256=meta.get("Metadata", {}).get("sha256"))
 
     def list(self, prefix: str) -> list[str]:
         full = self._key(prefix.rstrip("/")) + "/"

@@ -1,0 +1,60 @@
+"""Shared fixtures. Integration fixtures start real servers on loopback and stop them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import MotoS3, RedisServer, Stack
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (FIXTURES / "reviews" / name).read_bytes()
+
+
+def fixture_json(name: str) -> dict:
+    return json.loads(fixture_bytes(name))
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory):
+    server = MotoS3(tmp_path_factory.mktemp("moto")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory, redis_server):
+    root = tmp_path_factory.mktemp("local-stack")
+    stack = Stack(root, redis_url=redis_server.url.replace("/0", "/1"),
+                  archive_url=f"file://{root}/archive", publish_url=str(root / "publish"))
+    yield stack.start()
+    stack.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_stack(tmp_path_factory, redis_server, moto):
+    moto.create_bucket("marquee-archive")
+    moto.create_bucket("marquee-publish", public_read=True)
+    stack = Stack(tmp_path_factory.mktemp("s3-stack"), redis_url=redis_server.url.replace("/0", "/2"),
+                  archive_url="s3://marquee-archive/v1", publish_url="s3://marquee-publish",
+                  public_base_url=f"{moto.endpoint}/marquee-publish", extra_env=moto.env())
+    yield stack.start()
+    stack.stop()
+
+
+@pytest.fixture(params=["local", "s3"])
+def stack(request) -> Stack:
+    """The whole pipeline, once over the local store and once over S3 via HTTP."""
+    return request.getfixturevalue(f"{request.param}_stack")

@@ -1,0 +1,217 @@
+"""Real servers for integration tests: redis-server, moto's S3 server, ingest and workers.
+
+Every server binds to 127.0.0.1 on a free port and is stopped by the fixture that
+started it. Nothing here talks to a server somebody else started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import redis
+
+from shared.queues import QUEUES
+from shared.writers import new_secret, sign
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def poll(check: Callable[[], object], *, timeout: float, what: str, interval: float = 0.05):
+    """Call ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception as exc:  # noqa: BLE001 - not ready yet
+            last_error = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_error!r})")
+
+
+def stop_process(process: subprocess.Popen, *, grace: float = 10) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+class RedisServer:
+    def __init__(self, workdir: Path):
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> RedisServer:
+        server = shutil.which("redis-server")
+        assert server, "redis-server is not installed (make test installs it)"
+        self.process = subprocess.Popen(
+            [server, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.dir),
+             "--appendonly", "yes", "--save", "", "--maxmemory-policy", "noeviction"],
+            stdout=open(self.dir / "redis.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        client = redis.Redis.from_url(self.url)
+        poll(client.ping, timeout=10, what="redis-server")
+        return self
+
+    def stop(self) -> None:
+        if self.process:
+            stop_process(self.process)
+
+
+class MotoS3:
+    """moto in server mode: the S3 API over real HTTP, in its own process."""
+
+    def __init__(self, workdir: Path):
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.log = workdir / "moto.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> MotoS3:
+        self.process = subprocess.Popen(
+            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        poll(lambda: httpx.get(self.endpoint, timeout=1).status_code < 500, timeout=20, what="moto server")
+        return self
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def create_bucket(self, name: str, *, public_read: bool = False) -> None:
+        import boto3
+
+        client = boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id="testing",
+                              aws_secret_access_key="testing", region_name="us-east-1")
+        client.create_bucket(Bucket=name)
+        if public_read:  # as a publish bucket is: anyone may read, only Marquee writes
+            client.put_bucket_policy(Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{name}/*"}]}))
+
+    def stop(self) -> None:
+        if self.process:
+            stop_process(self.process)
+
+
+class Stack:
+    """The ingest service and one Celery worker per queue, as `make run` starts them."""
+
+    def __init__(self, workdir: Path, *, redis_url: str, archive_url: str, publish_url: str,
+                 public_base_url: str | None = None, extra_env: dict[str, str] | None = None):
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.pause_dir = self.dir / "pause"
+        self.pause_dir.mkdir(exist_ok=True)
+        self.secret = new_secret()
+        self.other_secret = new_secret()
+        self.writers_file = self.dir / "writers.json"
+        self.writers_file.write_text(json.dumps({"writers": {
+            "alice": {"secrets": [new_secret(), self.secret]},  # rotation: either secret verifies
+            "bob": {"secrets": [self.other_secret]},
+        }}))
+        self.redis = redis.Redis.from_url(redis_url, decode_responses=True)
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "MARQUEE_REDIS_URL": redis_url,
+            "MARQUEE_ARCHIVE_URL": archive_url,
+            "MARQUEE_PUBLISH_URL": publish_url,
+            "MARQUEE_PUBLIC_BASE_URL": public_base_url or f"{self.url}/site",
+            "MARQUEE_WRITERS_FILE": str(self.writers_file),
+            "MARQUEE_INGEST_PORT": str(self.port),
+            "MARQUEE_TEST_PAUSE_DIR": str(self.pause_dir),
+            **(extra_env or {}),
+        }
+        self.ingest: subprocess.Popen | None = None
+        self.workers: dict[str, subprocess.Popen] = {}
+        self.client = httpx.Client(base_url=self.url, timeout=30)
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "shared.cli", *args], env=self.env, cwd=REPO,
+            stdout=open(self.dir / f"{name}.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def start_worker(self, queue: str) -> subprocess.Popen:
+        # The pause module lets a test hold a task mid-stage to kill its process.
+        process = self._spawn(f"worker-{queue}", ["worker", queue, "--include", "tests.support.pause"])
+        self.workers[queue] = process
+        return process
+
+    def start(self) -> Stack:
+        self.ingest = self._spawn("ingest", ["ingest"])
+        for queue in QUEUES:
+            self.start_worker(queue)
+        poll(lambda: self.client.get("/readyz").status_code == 200, timeout=30, what="ingest /readyz")
+        for queue in QUEUES:
+            self.wait_for_worker(queue)
+        return self
+
+    def wait_for_worker(self, queue: str) -> None:
+        # A worker is consuming once its log says so; the message is Celery's own.
+        log = self.dir / f"worker-{queue}.log"
+        offset = getattr(self, "_log_offsets", {}).get(queue, 0)
+        poll(lambda: "ready." in log.read_text(errors="replace")[offset:], timeout=40, what=f"worker {queue}")
+        self._log_offsets = {**getattr(self, "_log_offsets", {}), queue: len(log.read_text(errors="replace"))}
+
+    def stop(self) -> None:
+        for process in [*self.workers.values(), self.ingest]:
+            if process:
+                stop_process(process)
+        self.client.close()
+
+    # What a writer does.
+    def submit(self, body: bytes, *, content_type: str = "application/json", writer: str = "alice",
+               secret: str | None = None, msg_id: str | None = None, timestamp: int | None = None,
+               params: dict | None = None, headers: dict | None = None) -> httpx.Response:
+        signed = sign(secret or self.secret, msg_id=msg_id or f"msg_{uuid.uuid4().hex}",
+                      timestamp=timestamp or int(time.time()), body=body)
+        return self.client.post(f"/v1/writers/{writer}/reviews", content=body, params=params,
+                                headers={**signed, "content-type": content_type, **(headers or {})})
+
+    def status(self, submission_id: str) -> dict:
+        response = self.client.get(f"/v1/reviews/{submission_id}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def wait_for(self, submission_id: str, *states: str, timeout: float = 60) -> dict:
+        states = states or ("published", "rejected", "failed")
+        return poll(lambda: (s := self.status(submission_id))["state"] in states and s,
+                    timeout=timeout, what=f"{submission_id} to reach {states}")
+
+    def events(self, type_: str, submission_id: str) -> list[dict]:
+        return [fields for _, fields in self.redis.xrange("marquee:events")
+                if fields.get("type") == type_ and fields.get("id") == submission_id]

@@ -26,6 +26,9 @@ result_backend = None
 # in a process that died is handed back to the queue rather than dropped.
 task_acks_late = True
 task_reject_on_worker_lost = True
+# A task whose process dies is sent again at once, counting as an attempt, so a
+# message that kills every worker that takes it ends failed instead of looping.
+task_retry_on_worker_lost = True
 worker_prefetch_multiplier = 1
 task_time_limit = _settings.task_time_limit
 task_soft_time_limit = _settings.task_soft_time_limit
@@ -34,7 +37,11 @@ task_default_queue = "validate"
 task_create_missing_queues = True
 task_routes = {task_name(task): {"queue": queue} for task, queue in TASK_QUEUES.items()}
 task_annotations = {
-    "*": {"max_retries": _settings.max_retries, "retry_backoff_max": _settings.retry_backoff_max}
+    "*": {
+        "max_retries": _settings.max_retries,
+        "retry_backoff_max": _settings.retry_backoff_max,
+        "default_retry_delay": 1,  # the countdown after a lost worker; backoff covers the rest
+    }
 }
 
 task_serializer = "json"

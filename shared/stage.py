@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import redis
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import task_failure
 
 from shared.celery_app import app
 from shared.config import Settings, get_settings
@@ -80,13 +81,23 @@ class StageTask(Task):
     retry_backoff = True
     retry_jitter = True
 
-    def on_failure(self, exc, task_id, args, kwargs, einfo):  # noqa: D401 - Celery's signature
-        submission_id = args[0] if args else kwargs.get("submission_id")
-        attempts = (getattr(self.request, "retries", 0) or 0) + 1
-        error = f"{type(exc).__name__}: {exc}"
-        log.error(json.dumps({"event": "stage.failed", "id": submission_id, "stage": self.name, "error": error}))
-        try:
-            get_runtime().states.fail(submission_id, stage=self.name.removeprefix("marquee."), error=error, attempts=attempts)
-        except redis.exceptions.RedisError:
-            # The archive still holds the submission; reconcile finds it once Redis is back.
-            log.exception("could not record failure of %s", submission_id)
+
+@task_failure.connect
+def record_failure(sender=None, task_id=None, exception=None, args=(), kwargs=None, **_):
+    """Mark the submission failed once a stage gives up on it.
+
+    Celery sends this signal for every way a task can end in failure: an exception
+    with its retries used up, a hard time limit, and a worker lost once too often.
+    """
+    if not isinstance(sender, StageTask) or not args:
+        return
+    submission_id = args[0]
+    attempts = (getattr(sender.request, "retries", 0) or 0) + 1
+    error = f"{type(exception).__name__}: {exception}"
+    stage = sender.name.removeprefix("marquee.")
+    log.error(json.dumps({"event": "stage.failed", "id": submission_id, "stage": stage, "task_id": task_id, "error": error}))
+    try:
+        get_runtime().states.fail(submission_id, stage=stage, error=error, attempts=attempts)
+    except redis.exceptions.RedisError:
+        # The archive still holds the submission; reconcile finds it once Redis is back.
+        log.exception("could not record the failure of %s", submission_id)

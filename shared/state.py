@@ -28,6 +28,7 @@ local rank = {received=0, validated=1, rendered=2, social_ready=3, uploaded=4, p
 local current = redis.call('HGET', KEYS[1], 'state')
 local new = ARGV[1]
 if not current then return false end
+if current == new then return current end
 if current == 'published' or current == 'rejected' then return current end
 if current == 'failed' then
   if new == 'received' then return current end

@@ -40,9 +40,9 @@ _HEADERS: list[tuple[str, re.Pattern[str]]] = [
     ("runtime", re.compile(r"^(?:runtime|running\s+time|length)\s*:\s*(?P<v>.*)$", re.I)),
     ("directors", re.compile(r"^(?:directors?\s*:|directed\s+by\s*:?)\s*(?P<v>.*)$", re.I)),
     ("cast", re.compile(r"^(?:cast|starring)\s*:\s*(?P<v>.*)$", re.I)),
-    # "Rating ***" has no colon in the seed's format; require something rating-like
-    # after it so that a sentence beginning "Rating…" stays in the body.
-    ("rating", re.compile(r"^rating\s*:?\s*(?P<v>[*★☆✩½\d].*)$", re.I)),
+    # "Rating ***" has no colon in the seed's format; a short line only, so that a
+    # body sentence beginning "Rating…" stays in the body.
+    ("rating", re.compile(r"^rating(?:\s*:\s*|\s+)(?P<v>\S.{0,29})$", re.I)),
 ]
 
 _BYLINE = re.compile(r"^(?:written|reviewed)\s+by\s*:?\s*(?P<v>.+)$", re.I)
@@ -200,7 +200,7 @@ def parse_text_review(text: str, *, title: str | None = None) -> ReviewSubmissio
 
 def parse_json_review(body: bytes) -> ReviewSubmission:
     try:
-        data = json.loads(body)
+        data = json.loads(body.decode("utf-8"))  # RFC 8259: JSON exchanged between systems is UTF-8
     except UnicodeDecodeError:
         raise MalformedSubmission([Problem("body", "the request body is not UTF-8 text")]) from None
     except json.JSONDecodeError as exc:

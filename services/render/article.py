@@ -24,8 +24,7 @@ _env = Environment(
 
 def stars_text(rating: float) -> str:
     """What a screen reader says, and what people search for: "3.5 out of 5 stars"."""
-    value = f"{rating:g}"
-    return f"{value} out of 5 star{'s' if rating != 1 else ''}"
+    return f"{rating:g} out of 5 stars"
 
 
 def stars_glyphs(rating: float) -> str:

@@ -1,0 +1,41 @@
+import pytest
+
+from shared import config
+from shared.config import MissingSettingError, get_settings
+
+REQUIRED = ("MARQUEE_REDIS_URL", "MARQUEE_ARCHIVE_URL", "MARQUEE_PUBLISH_URL",
+            "MARQUEE_PUBLIC_BASE_URL", "MARQUEE_WRITERS_FILE")
+
+
+@pytest.fixture
+def environment(monkeypatch):
+    for name in REQUIRED:
+        monkeypatch.setenv(name, "x")
+    get_settings.cache_clear()
+    yield monkeypatch
+    get_settings.cache_clear()
+
+
+def test_a_missing_required_setting_stops_start_up_naming_it(environment):
+    environment.delenv("MARQUEE_PUBLISH_URL")
+    environment.delenv("MARQUEE_WRITERS_FILE")
+    with pytest.raises(MissingSettingError) as caught:
+        get_settings()
+    message = str(caught.value)
+    assert "MARQUEE_PUBLISH_URL is required" in message and "MARQUEE_WRITERS_FILE is required" in message
+    assert "MARQUEE_REDIS_URL" not in message
+
+
+def test_a_visibility_timeout_shorter_than_a_task_and_its_backoff_is_refused(environment):
+    environment.setenv("MARQUEE_VISIBILITY_TIMEOUT", "100")
+    environment.setenv("MARQUEE_TASK_TIME_LIMIT", "60")
+    environment.setenv("MARQUEE_TASK_SOFT_TIME_LIMIT", "50")
+    environment.setenv("MARQUEE_RETRY_BACKOFF_MAX", "60")
+    with pytest.raises(MissingSettingError, match="MARQUEE_VISIBILITY_TIMEOUT"):
+        get_settings()
+
+
+def test_settings_are_read_once(environment):
+    first = get_settings()
+    environment.setenv("MARQUEE_REDIS_URL", "redis://elsewhere")
+    assert get_settings() is first and config.get_settings().redis_url == "x"

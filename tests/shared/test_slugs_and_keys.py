@@ -1,0 +1,57 @@
+import pytest
+
+from shared.keys import body_key, is_submission_id, output_key, public_url, published_key
+from shared.slugs import disambiguate, is_safe_slug, make_slug
+from shared.storage import check_key
+
+
+@pytest.mark.parametrize(("title", "year", "slug"), [
+    ("Amélie", 2001, "amelie-2001"),
+    ("Her", None, "her"),
+    ("Crouching Tiger, Hidden Dragon!", 2000, "crouching-tiger-hidden-dragon-2000"),
+    ("../../etc/passwd", None, "etc-passwd"),
+    ("{{ 7*7 }}", None, "7-7"),
+    ("???", None, "review"),
+    ("東京物語", 1953, "dong-jing-wu-yu-1953"),
+])
+def test_slugs_are_lowercase_ascii_words_and_hyphens(title, year, slug):
+    assert make_slug(title, year) == slug
+    assert is_safe_slug(slug)
+
+
+def test_a_long_title_makes_a_bounded_slug():
+    slug = make_slug("word " * 100, 2020)
+    assert len(slug) <= 80 and is_safe_slug(slug)
+
+
+def test_another_owners_slug_is_distinct_and_stable():
+    first = disambiguate("her-2013", owner="alice\nher\n2013")
+    assert first == disambiguate("her-2013", owner="alice\nher\n2013")
+    assert first != disambiguate("her-2013", owner="bob\nher\n2013")
+    assert is_safe_slug(first)
+
+
+@pytest.mark.parametrize("slug", ["../x", "a/b", "", "A-b", "a--b", "-a", "a b", "a\nb"])
+def test_unsafe_slugs_never_make_a_key(slug):
+    assert not is_safe_slug(slug)
+    with pytest.raises(ValueError):
+        published_key(slug, "index.html")
+
+
+@pytest.mark.parametrize("key", ["../x", "a/../b", "/abs", "a//b", "a\\b", ""])
+def test_store_keys_cannot_escape(key):
+    with pytest.raises(ValueError):
+        check_key(key)
+
+
+def test_submission_keys_take_only_submission_ids():
+    good = "0123456789abcdef0123456789abcdef"
+    assert is_submission_id(good) and body_key(good) == f"submissions/{good}/body"
+    for bad in ("../" + good[3:], good.upper(), good[:-1]):
+        assert not is_submission_id(bad)
+        with pytest.raises(ValueError):
+            output_key(bad, "index.html")
+
+
+def test_public_urls_join_the_base_and_key():
+    assert public_url("https://cdn.example/site/", "reviews/her/index.html") == "https://cdn.example/site/reviews/her/index.html"

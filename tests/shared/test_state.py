@@ -1,0 +1,88 @@
+"""Submission state against a real redis-server: forward only, final states final, events once."""
+
+import uuid
+
+import pytest
+import redis
+
+from shared.errors import Problem
+from shared.models import State
+from shared.state import EVENTS_STREAM, SubmissionStates
+
+
+@pytest.fixture
+def states(redis_server):
+    client = redis.Redis.from_url(redis_server.url.replace("/0", "/9"), decode_responses=True)
+    yield SubmissionStates(client)
+    client.flushdb()
+
+
+def new(states) -> str:
+    submission_id = uuid.uuid4().hex
+    states.create(submission_id, writer="alice", webhook_id="msg_1", received_at="2026-01-01T00:00:00Z")
+    return submission_id
+
+
+def events(states, submission_id):
+    return [f for _, f in states.redis.xrange(EVENTS_STREAM) if f["id"] == submission_id]
+
+
+def test_states_move_forward_and_never_back(states):
+    sid = new(states)
+    assert states.advance(sid, State.VALIDATED, stage="validate") == State.VALIDATED
+    assert states.advance(sid, State.RENDERED, stage="render") == State.RENDERED
+    assert states.advance(sid, State.VALIDATED, stage="validate") == State.RENDERED  # a late duplicate
+    assert [h["state"] for h in states.get(sid)["history"]] == ["received", "validated", "rendered"]
+
+
+def test_publication_appends_its_event_exactly_once(states):
+    sid = new(states)
+    event = {"type": "review.published", "id": sid}
+    for _ in range(3):
+        states.advance(sid, State.PUBLISHED, stage="notify", event=event)
+    assert [e["type"] for e in events(states, sid)] == ["review.published"]
+    assert states.advance(sid, State.FAILED, stage="upload") == State.PUBLISHED  # final is final
+
+
+def test_a_rejection_keeps_every_problem(states):
+    sid = new(states)
+    states.reject(sid, [Problem("rating", "too high"), Problem("certificate", "unknown")], writer="alice")
+    record = states.get(sid)
+    assert record["state"] == "rejected"
+    assert record["errors"] == [{"field": "rating", "message": "too high"}, {"field": "certificate", "message": "unknown"}]
+    assert [e["type"] for e in events(states, sid)] == ["review.rejected"]
+
+
+def test_a_failure_is_recorded_once_and_can_be_replayed_forward(states):
+    sid = new(states)
+    states.advance(sid, State.VALIDATED, stage="validate")
+    states.fail(sid, stage="render", error="StorageUnavailable: down", attempts=7)
+    states.fail(sid, stage="render", error="StorageUnavailable: down", attempts=7)
+    record = states.get(sid)
+    assert record["state"] == "failed" and "7 attempt" in record["errors"][0]["message"]
+    assert [e["type"] for e in events(states, sid)] == ["review.failed"]
+    assert states.advance(sid, State.RENDERED, stage="render") == State.RENDERED
+
+
+def test_unknown_submissions_are_not_created_by_a_transition(states):
+    assert states.advance(uuid.uuid4().hex, State.VALIDATED, stage="validate") is None
+    assert states.get(uuid.uuid4().hex) is None
+
+
+def test_a_webhook_id_is_remembered_per_writer(states):
+    assert states.claim_webhook("alice", "msg_9", "first") is None
+    assert states.claim_webhook("alice", "msg_9", "second") == "first"
+    assert states.claim_webhook("bob", "msg_9", "third") is None
+
+
+def test_slugs_belong_to_their_first_owner(states):
+    assert states.claim_slug("her-2013", owner="alice/her")
+    assert states.claim_slug("her-2013", owner="alice/her")
+    assert not states.claim_slug("her-2013", owner="bob/her")
+
+
+def test_social_parts_are_counted_once_each(states):
+    sid = new(states)
+    assert states.mark_social_part(sid, "instagram") == 1
+    assert states.mark_social_part(sid, "instagram") == 1
+    assert states.mark_social_part(sid, "youtube") == 2

@@ -1,0 +1,74 @@
+"""Both store backends behave alike: the local directory, and S3 over HTTP (moto server)."""
+
+import hashlib
+import uuid
+
+import httpx
+import pytest
+
+from shared.errors import ObjectNotFound, StorageUnavailable
+from shared.storage import LocalStore, open_store
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request, tmp_path, monkeypatch):
+    if request.param == "local":
+        return open_store(f"file://{tmp_path}/store")
+    moto = request.getfixturevalue("moto")
+    for name, value in moto.env().items():
+        monkeypatch.setenv(name, value)
+    bucket = f"bucket-{uuid.uuid4().hex[:12]}"
+    moto.create_bucket(bucket)
+    return open_store(f"s3://{bucket}/prefix")
+
+
+def test_put_then_get_head_list_delete(store):
+    data = "Amélie — ★★★★★".encode()
+    store.put("reviews/amelie/index.html", data, content_type="text/html; charset=utf-8", cache_control="no-cache")
+    store.put("reviews/amelie/review.json", b"{}", content_type="application/json")
+    assert store.get("reviews/amelie/index.html") == data
+    info = store.head("reviews/amelie/index.html")
+    assert info.size == len(data) and info.sha256 == hashlib.sha256(data).hexdigest()
+    assert store.list("reviews/amelie") == ["reviews/amelie/index.html", "reviews/amelie/review.json"]
+    assert store.list("reviews/nothing") == []
+    store.delete("reviews/amelie/review.json")
+    assert store.head("reviews/amelie/review.json") is None
+    with pytest.raises(ObjectNotFound):
+        store.get("reviews/amelie/review.json")
+    store.ping()
+
+
+def test_an_overwrite_replaces_the_whole_object(store):
+    store.put("a/b.txt", b"first version, longer", content_type="text/plain")
+    store.put("a/b.txt", b"second", content_type="text/plain")
+    assert store.get("a/b.txt") == b"second"
+    assert store.list("a") == ["a/b.txt"]  # no temporary files left behind
+
+
+def test_s3_objects_keep_content_type_and_cache_control(moto, monkeypatch):
+    for name, value in moto.env().items():
+        monkeypatch.setenv(name, value)
+    moto.create_bucket("public-bucket", public_read=True)
+    store = open_store("s3://public-bucket")
+    store.put("reviews/x/index.html", b"<p>hi</p>", content_type="text/html; charset=utf-8", cache_control="public, max-age=300")
+    response = httpx.get(f"{moto.endpoint}/public-bucket/reviews/x/index.html")
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert response.headers["cache-control"] == "public, max-age=300"
+
+
+def test_an_unreachable_s3_is_a_transient_error(monkeypatch):
+    from tests.support.processes import free_port
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    store = open_store("s3://nowhere")
+    with pytest.raises(StorageUnavailable):
+        store.put("a.txt", b"x", content_type="text/plain")
+
+
+def test_store_urls_name_their_backend(tmp_path):
+    assert isinstance(open_store(str(tmp_path / "plain")), LocalStore)
+    with pytest.raises(ValueError, match="s3://bucket"):
+        open_store("ftp://example/x")

@@ -1,0 +1,70 @@
+import json
+import time
+
+import pytest
+
+from shared.writers import WritersFile, Writer, new_secret, parse_writers, sign, verify_signature
+
+BODY = b'{"title": "x"}'
+
+
+@pytest.fixture
+def writer():
+    return Writer("alice", (new_secret(), new_secret()))
+
+
+def headers_for(secret, *, body=BODY, timestamp=None, msg_id="msg_1"):
+    return sign(secret, msg_id=msg_id, timestamp=timestamp or int(time.time()), body=body)
+
+
+def test_any_of_a_writers_secrets_verifies(writer):
+    for secret in writer.secrets:
+        assert verify_signature(writer, BODY, headers_for(secret))
+
+
+def test_a_wrong_secret_a_changed_body_or_id_fails(writer):
+    assert not verify_signature(writer, BODY, headers_for(new_secret()))
+    assert not verify_signature(writer, BODY + b" ", headers_for(writer.secrets[0]))
+    headers = headers_for(writer.secrets[0]) | {"webhook-id": "msg_2"}
+    assert not verify_signature(writer, BODY, headers)
+
+
+@pytest.mark.parametrize("offset", [-301, 301])
+def test_a_timestamp_more_than_five_minutes_off_fails(writer, offset):
+    assert not verify_signature(writer, BODY, headers_for(writer.secrets[0], timestamp=int(time.time()) + offset))
+
+
+def test_an_unknown_writer_fails_even_with_a_real_signature(writer):
+    assert not verify_signature(None, BODY, headers_for(writer.secrets[0]))
+
+
+@pytest.mark.parametrize("headers", [
+    {}, {"webhook-id": "a", "webhook-timestamp": "now", "webhook-signature": "v1,abc"},
+    {"webhook-id": "a", "webhook-timestamp": str(int(time.time())), "webhook-signature": "garbage"},
+    {"webhook-id": "a", "webhook-timestamp": str(int(time.time())), "webhook-signature": "v1,!!!notbase64"},
+])
+def test_malformed_headers_fail_without_raising(writer, headers):
+    assert not verify_signature(writer, BODY, headers)
+
+
+def test_the_writers_file_is_checked_and_reread_when_it_changes(tmp_path):
+    path = tmp_path / "writers.json"
+    path.write_text(json.dumps({"writers": {"alice": {"secrets": [new_secret()]}}}))
+    writers = WritersFile(path)
+    assert writers.get("alice") and writers.get("bob") is None
+    path.write_text(json.dumps({"writers": {"bob": {"secrets": [new_secret()]}}}))
+    later = time.time() + 5
+    import os
+
+    os.utime(path, (later, later))
+    assert writers.get("bob") and writers.get("alice") is None
+
+
+@pytest.mark.parametrize("data", [
+    {"writers": {"Alice!": {"secrets": [new_secret()]}}},
+    {"writers": {"alice": {"secrets": []}}},
+    {"writers": {"alice": {"secrets": ["plain-password"]}}},
+])
+def test_a_bad_writers_file_is_refused_with_the_writer_named(data):
+    with pytest.raises(ValueError, match="writer"):
+        parse_writers(data)

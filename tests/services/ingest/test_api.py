@@ -1,0 +1,124 @@
+"""The ingest service over real HTTP: authentication, limits, problem bodies, deduplication."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from shared.writers import new_secret
+from tests.conftest import fixture_bytes
+
+pytestmark = pytest.mark.integration
+
+REVIEW = fixture_bytes("glasshouse.json")
+
+
+def assert_problem(response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["detail"]
+    return body
+
+
+def submission_count(stack) -> int:
+    return sum(1 for key in stack.redis.scan_iter("marquee:sub:*") if key.count(":") == 2)
+
+
+@pytest.mark.parametrize("attempt", ["wrong secret", "stale", "future", "unknown writer", "other writer", "unsigned"])
+def test_requests_that_cannot_be_authenticated_get_401_with_no_hint(local_stack, attempt):
+    before = submission_count(local_stack)
+    kwargs = {
+        "wrong secret": dict(secret=new_secret()),
+        "stale": dict(timestamp=int(time.time()) - 301),
+        "future": dict(timestamp=int(time.time()) + 301),
+        "unknown writer": dict(writer="mallory"),
+        "other writer": dict(secret=local_stack.other_secret),  # bob's secret, alice's path
+    }.get(attempt, {})
+    if attempt == "unsigned":
+        response = local_stack.client.post("/v1/writers/alice/reviews", content=REVIEW,
+                                           headers={"content-type": "application/json"})
+    else:
+        response = local_stack.submit(REVIEW, **kwargs)
+    body = assert_problem(response, 401)
+    assert body["detail"] == ("The request could not be authenticated. "
+                              "Sign it per Standard Webhooks with a current timestamp.")
+    assert submission_count(local_stack) == before
+
+
+def test_malformed_json_gets_400_naming_the_problem(local_stack):
+    body = assert_problem(local_stack.submit(b'{"title": "Glasshouse",'), 400)
+    assert body["errors"][0]["field"] == "body" and "not valid JSON" in body["errors"][0]["message"]
+
+
+def test_wrongly_typed_fields_get_422_with_one_error_each(local_stack):
+    review = json.loads(REVIEW) | {"rating": "four", "directors": "Anneke Voss"}
+    body = assert_problem(local_stack.submit(json.dumps(review).encode()), 422)
+    assert {e["field"] for e in body["errors"]} == {"rating", "directors"}
+
+
+def test_a_text_review_without_a_title_is_refused_saying_so(local_stack):
+    body = assert_problem(local_stack.submit(fixture_bytes("untitled-circus.txt"), content_type="text/plain"), 422)
+    assert [e["field"] for e in body["errors"]] == ["title"]
+
+
+def test_a_body_over_1_mib_gets_413(local_stack):
+    big = b'{"body": "' + b"x" * (1024 * 1024) + b'"}'
+    assert_problem(local_stack.submit(big), 413)
+
+
+def test_a_chunked_body_over_1_mib_gets_413_too(local_stack):
+    # No Content-Length to trust: the service counts what arrives.
+    from shared.writers import sign
+
+    big = b"x" * (1024 * 1024 + 10)
+    headers = sign(local_stack.secret, msg_id="msg_chunked", timestamp=int(time.time()), body=big)
+    response = local_stack.client.post("/v1/writers/alice/reviews", content=iter([big[:500_000], big[500_000:]]),
+                                       headers={**headers, "content-type": "text/plain"})
+    assert_problem(response, 413)
+
+
+@pytest.mark.parametrize("content_type", ["text/html", "application/xml", "multipart/form-data; boundary=x"])
+def test_other_content_types_get_415(local_stack, content_type):
+    assert_problem(local_stack.submit(REVIEW, content_type=content_type), 415)
+
+
+def test_a_repeated_webhook_id_returns_the_first_submission_and_queues_nothing(local_stack):
+    body = REVIEW.replace(b"Glasshouse", b"Glasshouse Again")
+    first = local_stack.submit(body, msg_id="msg_repeat_1")
+    before = submission_count(local_stack)
+    again = local_stack.submit(body, msg_id="msg_repeat_1")
+    assert first.status_code == again.status_code == 202
+    assert again.json()["id"] == first.json()["id"]
+    assert submission_count(local_stack) == before
+    record = local_stack.wait_for(first.json()["id"])
+    assert [h["state"] for h in record["history"]].count("received") == 1
+    # Another writer may use the same webhook-id: ids are per sender.
+    other = local_stack.submit(body, msg_id="msg_repeat_1", writer="bob", secret=local_stack.other_secret)
+    assert other.status_code == 202 and other.json()["id"] != first.json()["id"]
+
+
+def test_a_rotated_secret_still_verifies(local_stack):
+    writers = json.loads(local_stack.writers_file.read_text())
+    old_secret = writers["writers"]["alice"]["secrets"][0]
+    assert local_stack.submit(REVIEW.replace(b"Glasshouse", b"Glasshouse Old Key"), secret=old_secret).status_code == 202
+
+
+def test_status_reveals_state_never_the_reviews_text(local_stack):
+    submission_id = local_stack.submit(REVIEW.replace(b"Glasshouse", b"Glasshouse Status")).json()["id"]
+    record = local_stack.wait_for(submission_id)
+    assert set(record) == {"id", "writer", "state", "slug", "errors", "urls", "history"}
+    assert record["writer"] == "alice" and len(submission_id) == 32
+    assert "botanist" not in json.dumps(record)
+
+
+@pytest.mark.parametrize("submission_id", ["0" * 32, "not-an-id", "../../etc/passwd"])
+def test_unknown_ids_get_404(local_stack, submission_id):
+    assert_problem(local_stack.client.get(f"/v1/reviews/{submission_id}"), 404)
+
+
+def test_health_and_readiness(local_stack):
+    assert local_stack.client.get("/healthz").json() == {"status": "ok"}
+    assert local_stack.client.get("/readyz").json() == {"status": "ready"}

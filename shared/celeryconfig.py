@@ -5,7 +5,7 @@ tests and the ingest service do, needs no settings.
 """
 
 from shared.config import get_settings
-from shared.queues import QUEUES, TASK_QUEUES, task_name
+from shared.queues import STAGE_TASKS, TASK_QUEUES, task_name
 
 _settings = get_settings()
 
@@ -37,11 +37,12 @@ task_default_queue = "validate"
 task_create_missing_queues = True
 task_routes = {task_name(task): {"queue": queue} for task, queue in TASK_QUEUES.items()}
 task_annotations = {
-    "*": {
+    task_name(task): {
         "max_retries": _settings.max_retries,
         "retry_backoff_max": _settings.retry_backoff_max,
         "default_retry_delay": 1,  # the countdown after a lost worker; backoff covers the rest
     }
+    for task in STAGE_TASKS
 }
 
 task_serializer = "json"

@@ -143,6 +143,52 @@ def _follow(status_url: str, *, timeout: float) -> dict:
         delay = min(delay * 1.5, 1.0)
 
 
+@main.group()
+def events() -> None:
+    """Downstream events (the Redis stream marquee:events)."""
+
+
+@events.command("tail")
+@click.option("--group", default="marquee-cli", show_default=True, help="Consumer group: each group sees every event once.")
+@click.option("--from-start", is_flag=True, help="A new group starts at the oldest event, not the next one.")
+@click.option("--count", type=int, default=None, help="Stop after this many events.")
+@click.option("--timeout", type=float, default=None, help="Stop after this many seconds without an event.")
+def events_tail(group: str, from_start: bool, count: int | None, timeout: float | None) -> None:
+    """Print events as they come, one JSON object a line, reading as a consumer group."""
+    import redis as redis_client
+
+    from shared.state import EVENTS_STREAM
+
+    client = redis_client.Redis.from_url(_redis_url(), decode_responses=True)
+    try:
+        client.xgroup_create(EVENTS_STREAM, group, id="0" if from_start else "$", mkstream=True)
+    except redis_client.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+    consumer = f"{os.uname().nodename}-{os.getpid()}"
+    seen = 0
+    while count is None or seen < count:
+        batch = client.xreadgroup(group, consumer, {EVENTS_STREAM: ">"}, count=10,
+                                  block=int(timeout * 1000) if timeout else 0)
+        if not batch:
+            return  # no event within --timeout
+        for entry_id, fields in batch[0][1]:
+            click.echo(json.dumps({"stream_id": entry_id, **fields}, ensure_ascii=False))
+            client.xack(EVENTS_STREAM, group, entry_id)
+            seen += 1
+            if count is not None and seen >= count:
+                return
+
+
+def _redis_url() -> str:
+    if url := os.environ.get("MARQUEE_REDIS_URL"):
+        return url
+    stack = Path("var/stack.json")
+    if stack.exists():
+        return json.loads(stack.read_text())["redis_url"]
+    raise click.ClickException("set MARQUEE_REDIS_URL, or run this in the checkout where `make run` is running")
+
+
 def _print_status(record: dict) -> None:
     click.echo(f"state:    {record['state']}")
     for error in record.get("errors") or []:

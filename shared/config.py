@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     visibility_timeout: int = 3600
     unacked_restore_interval: int = 10
 
+    # Outbound webhooks: who gets which events, and how hard we try.
+    subscribers_file: Path | None = None
+    webhook_max_attempts: int = 8
+    webhook_timeout: float = 10.0
+
     # Some S3-compatible servers reject botocore's newer default checksum headers.
     s3_checksum_calculation: Literal["when_supported", "when_required"] = "when_supported"
 

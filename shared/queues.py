@@ -16,9 +16,13 @@ TASK_QUEUES = {
     "youtube": "social",
     "upload": "upload",
     "notify": "notify",
+    "deliver": "notify",  # outbound webhooks: beside notify, never in the publication's way
 }
 
 SOCIAL_TASKS = ("instagram", "youtube")
+
+# The tasks a submission passes through (deliver is not one: it sends webhooks).
+STAGE_TASKS = tuple(task for task in TASK_QUEUES if task != "deliver")
 
 
 def task_name(task: str) -> str:

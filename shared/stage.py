@@ -20,7 +20,9 @@ from celery.signals import task_failure
 
 from shared.celery_app import app
 from shared.config import Settings, get_settings
+from shared.deliveries import Deliveries
 from shared.errors import TransientError
+from shared.events import announce
 from shared.keys import public_url, review_key
 from shared.models import Review, State
 from shared.queues import task_name
@@ -45,6 +47,10 @@ class Runtime:
 
     def load_review(self, id: str) -> Review:
         return Review.model_validate_json(self.archive.get(review_key(id)))
+
+    def announce(self, event: dict) -> list[str]:
+        """Fan an event out to the outbound webhook subscribers that want it."""
+        return announce(event, deliveries=Deliveries(self.states.redis), subscribers_file=self.settings.subscribers_file)
 
 
 @functools.lru_cache(maxsize=1)
@@ -97,7 +103,10 @@ def record_failure(sender=None, task_id=None, exception=None, args=(), kwargs=No
     stage = sender.name.removeprefix("marquee.")
     log.error(json.dumps({"event": "stage.failed", "id": submission_id, "stage": stage, "task_id": task_id, "error": error}))
     try:
-        get_runtime().states.fail(submission_id, stage=stage, error=error, attempts=attempts)
+        rt = get_runtime()
+        state, event = rt.states.fail(submission_id, stage=stage, error=error, attempts=attempts)
+        if state == State.FAILED:
+            rt.announce(event)
     except redis.exceptions.RedisError:
         # The archive still holds the submission; reconcile finds it once Redis is back.
         log.exception("could not record the failure of %s", submission_id)

@@ -107,22 +107,25 @@ class SubmissionStates:
         result = self._transition(keys=[_hash(id), _history(id), EVENTS_STREAM], args=args)
         return State(result) if result else None
 
-    def reject(self, id: str, problems: list[Problem], *, writer: str) -> State | None:
-        errors = [p.as_dict() for p in problems]
-        event = {"type": "review.rejected", "id": id, "writer": writer, "errors": json.dumps(errors), "at": now_iso()}
-        return self.advance(id, State.REJECTED, stage="validate", event=event, errors=json.dumps(errors))
+    def reject(self, id: str, problems: list[Problem], *, writer: str) -> tuple[State | None, dict]:
+        """Mark ``id`` rejected with every problem; return its state and the event announced."""
+        errors = json.dumps([p.as_dict() for p in problems])
+        event = {"type": "review.rejected", "id": id, "writer": writer, "errors": errors, "at": now_iso()}
+        return self.advance(id, State.REJECTED, stage="validate", event=event, errors=errors), event
 
-    def fail(self, id: str, *, stage: str, error: str, attempts: int) -> State | None:
+    def fail(self, id: str, *, stage: str, error: str, attempts: int) -> tuple[State | None, dict]:
+        """Mark ``id`` failed at ``stage``; return its state and the event announced."""
         record = self.get(id) or {}
         errors = [{"field": "", "message": f"{stage} failed after {attempts} attempt(s): {error}"}]
         event = {
             "type": "review.failed", "id": id, "writer": record.get("writer", ""), "stage": stage,
             "error": error, "at": now_iso(),
         }
-        return self.advance(
+        state = self.advance(
             id, State.FAILED, stage=stage, event=event, errors=json.dumps(errors), failed_stage=stage,
             failed_from=record.get("state", ""), attempts=str(attempts),
         )
+        return state, event
 
     def set_fields(self, id: str, **fields: str) -> None:
         self.redis.hset(_hash(id), mapping=fields)

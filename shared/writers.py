@@ -9,15 +9,15 @@ one, moving senders over, then removing the old. The file is re-read when it cha
 from __future__ import annotations
 
 import base64
-import json
 import re
 import secrets
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from standardwebhooks import Webhook
+
+from shared.jsonfile import WatchedJSON
 
 WRITER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -47,20 +47,12 @@ def parse_writers(data: dict) -> dict[str, Writer]:
     return writers
 
 
-@dataclass
 class WritersFile:
-    path: Path
-    _writers: dict[str, Writer] = field(default_factory=dict)
-    _mtime: float = -1.0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, path: Path):
+        self._file = WatchedJSON(path, parse_writers)
 
     def get(self, writer_id: str) -> Writer | None:
-        mtime = self.path.stat().st_mtime
-        if mtime != self._mtime:
-            with self._lock:
-                self._writers = parse_writers(json.loads(self.path.read_text()))
-                self._mtime = mtime
-        return self._writers.get(writer_id)
+        return self._file.value().get(writer_id)
 
 
 def verify_signature(writer: Writer | None, body: bytes, headers: dict[str, str]) -> bool:

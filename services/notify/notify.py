@@ -1,4 +1,4 @@
-"""The notify task: mark the review published and append ``review.published`` to the stream."""
+"""The notify task: mark the review published, append ``review.published``, tell subscribers."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from shared.state import now_iso
 def notify(submission_id: str) -> None:
     rt = get_runtime()
     record = rt.states.get(submission_id)
-    if record is None or record["state"] == State.PUBLISHED:
+    if record is None:
         return
     event = {
         "type": "review.published",
@@ -24,5 +24,7 @@ def notify(submission_id: str) -> None:
         "article_url": record["urls"].get("article", ""),
         "at": now_iso(),
     }
-    # One Lua script moves the state and appends the event, so a second run appends nothing.
-    rt.states.advance(submission_id, State.PUBLISHED, stage="notify", event=event)
+    # One Lua script moves the state and appends the event, so a second run appends
+    # nothing; announcing again is a no-op for deliveries already recorded.
+    if rt.states.advance(submission_id, State.PUBLISHED, stage="notify", event=event) == State.PUBLISHED:
+        rt.announce(event)

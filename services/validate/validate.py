@@ -27,7 +27,9 @@ def validate(submission_id: str) -> None:
             if problems := check_submission(submission, now=datetime.now(UTC)):
                 raise ReviewRejected(problems)
         except ContentError as exc:
-            rt.states.reject(submission_id, exc.problems, writer=request["writer"])
+            state, event = rt.states.reject(submission_id, exc.problems, writer=request["writer"])
+            if state == State.REJECTED:
+                rt.announce(event)
             return
         slug = _claim_slug(rt, writer=request["writer"], title=submission.title, year=submission.year)
         review = build_review(

@@ -142,6 +142,9 @@ class Stack:
             "alice": {"secrets": [new_secret(), self.secret]},  # rotation: either secret verifies
             "bob": {"secrets": [self.other_secret]},
         }}))
+        # Re-read on change, so a test can add subscribers to a running stack.
+        self.subscribers_file = self.dir / "subscribers.json"
+        self.subscribers_file.write_text(json.dumps({"subscribers": {}}))
         self.redis = redis.Redis.from_url(redis_url, decode_responses=True)
         self.env = {
             **os.environ,
@@ -153,6 +156,7 @@ class Stack:
             "MARQUEE_WRITERS_FILE": str(self.writers_file),
             "MARQUEE_INGEST_PORT": str(self.port),
             "MARQUEE_TEST_PAUSE_DIR": str(self.pause_dir),
+            "MARQUEE_SUBSCRIBERS_FILE": str(self.subscribers_file),
             **(extra_env or {}),
         }
         self.ingest: subprocess.Popen | None = None
@@ -192,6 +196,22 @@ class Stack:
             if process:
                 stop_process(process)
         self.client.close()
+
+    def subscribe(self, name: str, url: str, *events: str) -> str:
+        """Add an outbound webhook subscriber; return its secret."""
+        data = json.loads(self.subscribers_file.read_text())
+        secret = new_secret()
+        data["subscribers"][name] = {"url": url, "secret": secret, "events": list(events)}
+        before = self.subscribers_file.stat().st_mtime
+        self.subscribers_file.write_text(json.dumps(data))
+        later = max(before + 1, time.time())  # a new mtime even on a coarse-clocked filesystem
+        os.utime(self.subscribers_file, (later, later))
+        return secret
+
+    def python(self, code: str) -> subprocess.CompletedProcess:
+        """Run Python code in a process configured as the services are."""
+        return subprocess.run([sys.executable, "-c", code], env=self.env, cwd=REPO, capture_output=True,
+                              text=True, timeout=60)
 
     # What a writer does.
     def submit(self, body: bytes, *, content_type: str = "application/json", writer: str = "alice",

@@ -1,0 +1,127 @@
+"""Outbound webhooks to real HTTP receivers on loopback, from the real stack."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+from standardwebhooks import Webhook
+
+from shared.deliveries import Deliveries
+from tests.conftest import fixture_bytes
+from tests.support.processes import poll
+from tests.support.receivers import Receiver
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def receivers():
+    started: list[Receiver] = []
+
+    def start(respond) -> Receiver:
+        started.append(Receiver(respond))
+        return started[-1]
+
+    yield start
+    for receiver in started:
+        receiver.stop()
+
+
+def submit(stack, **changes) -> str:
+    review = json.loads(fixture_bytes("glasshouse.json")) | {"title": f"Hook {uuid.uuid4().hex[:8]}"} | changes
+    response = stack.submit(json.dumps(review).encode())
+    assert response.status_code == 202
+    return response.json()["id"]
+
+
+def deliveries_to(receiver: Receiver, submission_id: str) -> list:
+    return [r for r in receiver.received if r.json()["data"]["id"] == submission_id]
+
+
+def test_subscribers_get_each_event_they_asked_for_signed(local_stack, receivers):
+    accept_all = receivers(lambda n, r: (204, {}))
+    secret = local_stack.subscribe(f"site-{uuid.uuid4().hex[:6]}", accept_all.url, "review.published", "review.rejected")
+    published, rejected = submit(local_stack), submit(local_stack, rating=9)
+    for sid in (published, rejected):
+        local_stack.wait_for(sid)
+    got = poll(lambda: len(deliveries_to(accept_all, published)) == 1 and len(deliveries_to(accept_all, rejected)) == 1
+               and accept_all.received, timeout=30, what="both deliveries")
+    for request in got:
+        Webhook(secret).verify(request.body, request.headers)  # raises on a bad signature
+    by_id = {r.json()["data"]["id"]: r.json() for r in got}
+    assert by_id[published]["type"] == "review.published"
+    assert by_id[published]["data"]["manifest_url"].endswith("/manifest.json")
+    assert by_id[rejected]["type"] == "review.rejected"
+    assert by_id[rejected]["data"]["errors"][0]["field"] == "rating"
+
+
+def test_an_unsubscribed_event_type_is_not_sent(local_stack, receivers):
+    only_rejections = receivers(lambda n, r: (200, {}))
+    local_stack.subscribe(f"moderation-{uuid.uuid4().hex[:6]}", only_rejections.url, "review.rejected")
+    sid = submit(local_stack)
+    local_stack.wait_for(sid)
+    rejected = submit(local_stack, certificate="XX")
+    poll(lambda: deliveries_to(only_rejections, rejected), timeout=30, what="the rejection")
+    assert deliveries_to(only_rejections, sid) == []
+
+
+def test_failures_are_retried_honouring_retry_after_with_one_webhook_id(local_stack, receivers):
+    flaky = receivers(lambda n, r: (503, {"Retry-After": "1"}) if n <= 2 else (200, {}))
+    local_stack.subscribe(f"flaky-{uuid.uuid4().hex[:6]}", flaky.url, "review.published")
+    sid = submit(local_stack)
+    attempts = poll(lambda: len(deliveries_to(flaky, sid)) == 3 and deliveries_to(flaky, sid), timeout=40, what="3 attempts")
+    assert len({a.headers["webhook-id"] for a in attempts}) == 1
+    gap = int(attempts[-1].headers["webhook-timestamp"]) - int(attempts[0].headers["webhook-timestamp"])
+    assert gap >= 2 - 1  # two Retry-After waits of a second (timestamps have whole-second precision)
+    record = Deliveries(local_stack.redis).get(attempts[0].headers["webhook-id"])
+    poll(lambda: Deliveries(local_stack.redis).get(record["id"])["state"] == "delivered", timeout=10, what="delivered")
+
+
+def test_redirects_are_not_followed_and_a_failed_delivery_can_be_replayed(local_stack, receivers):
+    target = receivers(lambda n, r: (200, {}))
+    behaviour = {"redirect": True}
+    redirector = receivers(lambda n, r: (302, {"Location": target.url}) if behaviour["redirect"] else (200, {}))
+    local_stack.subscribe(f"moved-{uuid.uuid4().hex[:6]}", redirector.url, "review.published")
+    sid = submit(local_stack)
+    deliveries = Deliveries(local_stack.redis)
+    failed = poll(lambda: [d for d in deliveries.failed() if d["submission_id"] == sid], timeout=30, what="a failed delivery")
+    assert "HTTP 302" in failed[0]["last_error"] and target.received == []
+    assert local_stack.status(sid)["state"] == "published"  # a delivery never fails the review
+
+    behaviour["redirect"] = False
+    # The replay runs where an operator runs it: a process configured like the services.
+    done = local_stack.python(
+        "import sys; from shared.events import replay; from shared.stage import get_runtime; from shared.deliveries import Deliveries;"
+        f"sys.exit(0 if replay({failed[0]['id']!r}, deliveries=Deliveries(get_runtime().states.redis)) else 1)")
+    assert done.returncode == 0, done.stderr
+    poll(lambda: deliveries.get(failed[0]["id"])["state"] == "delivered", timeout=30, what="the replay")
+    assert len(deliveries_to(redirector, sid)) == 2
+
+
+def test_a_receiver_that_always_fails_is_given_up_after_a_bounded_schedule(local_stack, receivers):
+    down = receivers(lambda n, r: (500, {"Retry-After": "0"}))
+    local_stack.subscribe(f"down-{uuid.uuid4().hex[:6]}", down.url, "review.published")
+    sid = submit(local_stack)
+    deliveries = Deliveries(local_stack.redis)
+    failed = poll(lambda: [d for d in deliveries.failed() if d["submission_id"] == sid], timeout=60, what="giving up")
+    assert failed[0]["attempts"] == "8" and "gave up after 8 attempt(s): HTTP 500" in failed[0]["last_error"]
+    assert len(deliveries_to(down, sid)) == 8
+
+
+def test_a_slow_receiver_does_not_delay_publication(local_stack, receivers):
+    release = {"at": time.monotonic() + 4}
+
+    def slow(n, r):
+        while time.monotonic() < release["at"]:
+            time.sleep(0.05)  # polling toward the deadline set above
+        return 200, {}
+
+    hanging = receivers(slow)
+    local_stack.subscribe(f"slow-{uuid.uuid4().hex[:6]}", hanging.url, "review.published")
+    sid = submit(local_stack)
+    assert local_stack.wait_for(sid, timeout=3.5)["state"] == "published"
+    assert time.monotonic() < release["at"]  # published while the receiver still held its delivery
+    poll(lambda: deliveries_to(hanging, sid), timeout=30, what="the slow delivery")

@@ -22,7 +22,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Literal
 
 import redis
@@ -40,6 +39,10 @@ class Subscriber:
     url: str
     secret: str
     events: frozenset[str]
+    writer: str | None = None  # a writer's callback hears only about that writer's reviews
+
+    def wants(self, event: dict) -> bool:
+        return event["type"] in self.events and self.writer in (None, event.get("writer"))
 
 
 def parse_subscribers(data: dict) -> dict[str, Subscriber]:
@@ -56,12 +59,6 @@ def parse_subscribers(data: dict) -> dict[str, Subscriber]:
             raise ValueError(f"subscriber {name!r}: list the event types it wants, e.g. review.published")
         subscribers[name] = Subscriber(name, url, secret, frozenset(events))
     return subscribers
-
-
-def load_subscribers(path: Path | None) -> dict[str, Subscriber]:
-    if path is None:
-        return {}
-    return parse_subscribers(json.loads(Path(path).read_text()))
 
 
 def delivery_id(event: dict, subscriber: str) -> str:

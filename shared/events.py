@@ -15,6 +15,10 @@ from shared.celery_app import app
 from shared.deliveries import Deliveries, Subscriber, delivery_id, parse_subscribers
 from shared.jsonfile import WatchedJSON
 from shared.queues import task_name
+from shared.writers import WritersFile
+
+
+CALLBACK_EVENTS = frozenset({"review.published", "review.rejected", "review.failed", "review.retracted"})
 
 
 @functools.lru_cache(maxsize=4)
@@ -22,15 +26,26 @@ def _subscribers_file(path: Path) -> WatchedJSON[dict[str, Subscriber]]:
     return WatchedJSON(path, parse_subscribers)
 
 
-def subscribers(path: Path | None) -> dict[str, Subscriber]:
-    return _subscribers_file(Path(path)).value() if path else {}
+@functools.lru_cache(maxsize=4)
+def _writers_file(path: Path) -> WritersFile:
+    return WritersFile(path)
 
 
-def announce(event: dict, *, deliveries: Deliveries, subscribers_file: Path | None) -> list[str]:
-    """Queue a delivery of ``event`` to each subscriber that wants it; return the ids queued."""
+def recipients(*, subscribers_file: Path | None, writers_file: Path | None) -> dict[str, Subscriber]:
+    """Every subscriber, and every writer's callback as a subscriber to their own events."""
+    found = dict(_subscribers_file(Path(subscribers_file)).value()) if subscribers_file else {}
+    for writer in (_writers_file(Path(writers_file)).all() if writers_file else {}).values():
+        if writer.callback_url:
+            name = f"writer:{writer.id}"
+            found[name] = Subscriber(name, writer.callback_url, writer.secrets[0], CALLBACK_EVENTS, writer=writer.id)
+    return found
+
+
+def announce(event: dict, *, deliveries: Deliveries, to: dict[str, Subscriber]) -> list[str]:
+    """Queue a delivery of ``event`` to each recipient that wants it; return the ids queued."""
     queued = []
-    for subscriber in subscribers(subscribers_file).values():
-        if event["type"] not in subscriber.events:
+    for subscriber in to.values():
+        if not subscriber.wants(event):
             continue
         delivery = delivery_id(event, subscriber.name)
         created = deliveries.create(delivery, subscriber=subscriber, event=event)

@@ -20,9 +20,9 @@ from celery.signals import task_failure
 
 from shared.celery_app import app
 from shared.config import Settings, get_settings
-from shared.deliveries import Deliveries
+from shared.deliveries import Deliveries, Subscriber
 from shared.errors import TransientError
-from shared.events import announce
+from shared.events import announce, recipients
 from shared.keys import public_url, review_key
 from shared.models import Review, State
 from shared.queues import task_name
@@ -50,7 +50,10 @@ class Runtime:
 
     def announce(self, event: dict) -> list[str]:
         """Fan an event out to the outbound webhook subscribers that want it."""
-        return announce(event, deliveries=Deliveries(self.states.redis), subscribers_file=self.settings.subscribers_file)
+        return announce(event, deliveries=Deliveries(self.states.redis), to=self.recipients())
+
+    def recipients(self) -> dict[str, Subscriber]:
+        return recipients(subscribers_file=self.settings.subscribers_file, writers_file=self.settings.writers_file)
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,9 +1,11 @@
 """Writers and their webhook secrets, from the JSON file named by ``MARQUEE_WRITERS_FILE``::
 
-    {"writers": {"<writer id>": {"secrets": ["whsec_…", "whsec_…"]}}}
+    {"writers": {"<writer id>": {"secrets": ["whsec_…", "whsec_…"], "callback_url": "https://…"}}}
 
 Any one of a writer's secrets verifies, so a secret can be rotated by adding the new
 one, moving senders over, then removing the old. The file is re-read when it changes.
+A writer with a ``callback_url`` is sent their own reviews' events there, signed with
+their first secret.
 """
 
 from __future__ import annotations
@@ -43,7 +45,10 @@ def parse_writers(data: dict) -> dict[str, Writer]:
             raise ValueError(f"writer {writer_id!r}: give at least one secret, each starting whsec_")
         for key in keys:
             Webhook(key)  # fails now, at load, on a secret that is not base64
-        writers[writer_id] = Writer(writer_id, keys, entry.get("callback_url"))
+        callback = entry.get("callback_url")
+        if callback is not None and not str(callback).startswith(("http://", "https://")):
+            raise ValueError(f"writer {writer_id!r}: callback_url must be an http(s) URL")
+        writers[writer_id] = Writer(writer_id, keys, callback)
     return writers
 
 
@@ -53,6 +58,9 @@ class WritersFile:
 
     def get(self, writer_id: str) -> Writer | None:
         return self._file.value().get(writer_id)
+
+    def all(self) -> dict[str, Writer]:
+        return self._file.value()
 
 
 def verify_signature(writer: Writer | None, body: bytes, headers: dict[str, str]) -> bool:

@@ -14,7 +14,6 @@ from celery import Task
 
 from shared.celery_app import app
 from shared.deliveries import Deliveries, classify, retry_delay, sign_delivery
-from shared.events import subscribers
 from shared.queues import task_name
 from shared.stage import get_runtime
 
@@ -35,9 +34,9 @@ def deliver(self: Task, delivery: str) -> None:
     record = deliveries.get(delivery)
     if record is None or record["state"] != "pending":
         return  # delivered already, or replaced; nothing to send
-    subscriber = subscribers(rt.settings.subscribers_file).get(record["subscriber"])
+    subscriber = rt.recipients().get(record["subscriber"])
     if subscriber is None:
-        deliveries.finish(delivery, state="failed", error="the subscriber is no longer in the subscribers file")
+        deliveries.finish(delivery, state="failed", error="the recipient is no longer configured")
         return
 
     body = record["body"].encode()

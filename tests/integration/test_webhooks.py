@@ -125,3 +125,26 @@ def test_a_slow_receiver_does_not_delay_publication(local_stack, receivers):
     assert local_stack.wait_for(sid, timeout=3.5)["state"] == "published"
     assert time.monotonic() < release["at"]  # published while the receiver still held its delivery
     poll(lambda: deliveries_to(hanging, sid), timeout=30, what="the slow delivery")
+
+
+def test_a_writer_with_a_callback_hears_about_their_own_reviews_only(local_stack, receivers):
+    from shared.writers import new_secret
+
+    callback = receivers(lambda n, r: (200, {}))
+    writers = json.loads(local_stack.writers_file.read_text())
+    carol_secret = new_secret()
+    writers["writers"]["carol"] = {"secrets": [carol_secret], "callback_url": callback.url}
+    local_stack.writers_file.write_text(json.dumps(writers))
+
+    review = json.loads(fixture_bytes("glasshouse.json"))
+    mine = local_stack.submit(json.dumps(review | {"title": "Carol's Film"}).encode(), writer="carol", secret=carol_secret)
+    bad = local_stack.submit(json.dumps(review | {"title": "Carol's Bad", "rating": 6}).encode(), writer="carol", secret=carol_secret)
+    other = submit(local_stack)  # alice's
+    ids = [r.json()["id"] for r in (mine, bad)]
+    for sid in (*ids, other):
+        local_stack.wait_for(sid)
+    poll(lambda: all(deliveries_to(callback, sid) for sid in ids), timeout=30, what="carol's callbacks")
+    types = {r.json()["data"]["id"]: r.json()["type"] for r in callback.received}
+    assert types == {ids[0]: "review.published", ids[1]: "review.rejected"}
+    for request in callback.received:
+        Webhook(carol_secret).verify(request.body, request.headers)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, model_validator
 
 
 class ReviewSubmission(BaseModel):
@@ -27,6 +27,7 @@ class ReviewSubmission(BaseModel):
     author: StrictStr
     note: StrictStr | None = None
     publish_at: datetime | None = None
+    replaces: StrictStr | None = None  # the id of an earlier submission this one revises
 
 
 class Review(BaseModel):
@@ -47,6 +48,13 @@ class Review(BaseModel):
     author: str
     note: str | None
     date_published: datetime
+    date_modified: datetime | None = None  # a revision's date; the first revision's is date_published
+
+    @model_validator(mode="after")
+    def _first_revision_is_unmodified(self) -> Review:
+        if self.date_modified is None:
+            self.date_modified = self.date_published
+        return self
 
 
 class State(StrEnum):

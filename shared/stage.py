@@ -21,10 +21,10 @@ from celery.signals import task_failure
 from shared.celery_app import app
 from shared.config import Settings, get_settings
 from shared.deliveries import Deliveries, Subscriber
-from shared.errors import TransientError
+from shared.errors import ObjectNotFound, TransientError
 from shared.events import announce, recipients
-from shared.keys import public_url, review_key
-from shared.models import Review, State
+from shared.keys import MANIFEST, public_url, published_key, review_key
+from shared.models import Manifest, Review, State
 from shared.queues import task_name
 from shared.state import SubmissionStates, connect
 from shared.storage import Store, open_store
@@ -47,6 +47,13 @@ class Runtime:
 
     def load_review(self, id: str) -> Review:
         return Review.model_validate_json(self.archive.get(review_key(id)))
+
+    def published_revision(self, slug: str) -> int:
+        """The revision now public at ``slug``, from its manifest; 0 if none is."""
+        try:
+            return Manifest.model_validate_json(self.publish.get(published_key(slug, MANIFEST))).revision
+        except ObjectNotFound:
+            return 0
 
     def announce(self, event: dict) -> list[str]:
         """Fan an event out to the outbound webhook subscribers that want it."""

@@ -155,9 +155,26 @@ class SubmissionStates:
     def claim_slug(self, slug: str, *, owner: str) -> bool:
         """Reserve ``slug`` for ``owner``; True if it is free or already theirs."""
         key = f"marquee:slug:{slug}"
-        if self.redis.set(key, owner, nx=True):
-            return True
-        return self.redis.get(key) == owner
+        with self.redis.pipeline() as pipe:
+            pipe.hsetnx(key, "owner", owner)
+            pipe.hget(key, "owner")
+            _, holder = pipe.execute()
+        return holder == owner
 
-    def next_revision(self, slug: str) -> int:
-        return int(self.redis.incr(f"marquee:slug:{slug}:revision"))
+    def next_revision(self, slug: str, *, published: int) -> int:
+        """The next revision at ``slug``; ``published`` (from the store) seeds a lost counter."""
+        key = f"marquee:slug:{slug}"
+        with self.redis.pipeline() as pipe:
+            pipe.hsetnx(key, "revision", published)
+            pipe.hincrby(key, "revision", 1)
+            _, revision = pipe.execute()
+        return int(revision)
+
+    def first_published(self, slug: str, *, candidate: str) -> str:
+        """When the review at ``slug`` was first published: ``candidate`` unless set before."""
+        key = f"marquee:slug:{slug}"
+        with self.redis.pipeline() as pipe:
+            pipe.hsetnx(key, "first_published", candidate)
+            pipe.hget(key, "first_published")
+            _, when = pipe.execute()
+        return when

@@ -16,7 +16,7 @@ from shared.celery_app import app
 from shared.keys import MANIFEST, content_type_for, output_prefix, published_key
 from shared.models import State
 from shared.queues import task_name
-from shared.stage import StageTask, get_runtime, hand_off, should_hand_off
+from shared.stage import Runtime, StageTask, get_runtime, hand_off, should_hand_off
 
 log = logging.getLogger("marquee.upload")
 
@@ -25,6 +25,11 @@ log = logging.getLogger("marquee.upload")
 def upload(submission_id: str) -> None:
     rt = get_runtime()
     review = rt.load_review(submission_id)
+    if rt.published_revision(review.slug) > review.revision:
+        # A later revision got there first (this one was slow, or is a replay): leave it be.
+        log.info(json.dumps({"event": "upload.superseded", "id": submission_id, "revision": review.revision}))
+        _done(rt, submission_id, review.slug)
+        return
     prefix = output_prefix(submission_id) + "/"
     assets, sent = [], 0
     for key in rt.archive.list(prefix):
@@ -45,10 +50,14 @@ def upload(submission_id: str) -> None:
         sent += 1
     log.info(json.dumps({"event": "upload.done", "id": submission_id, "sent": sent, "skipped": len(assets) + 1 - sent}))
 
+    _done(rt, submission_id, review.slug)
+
+
+def _done(rt: Runtime, submission_id: str, slug: str) -> None:
     urls = {
-        "article": rt.public_url(published_key(review.slug, "index.html")),
-        "manifest": rt.public_url(manifest_key),
-        "review": rt.public_url(published_key(review.slug, "review.json")),
+        "article": rt.public_url(published_key(slug, "index.html")),
+        "manifest": rt.public_url(published_key(slug, MANIFEST)),
+        "review": rt.public_url(published_key(slug, "review.json")),
     }
     current = rt.states.advance(submission_id, State.UPLOADED, stage="upload", urls=json.dumps(urls))
     if should_hand_off(current, State.UPLOADED):

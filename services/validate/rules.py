@@ -97,7 +97,8 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
 
 
 def build_review(
-    sub: ReviewSubmission, *, id: str, writer: str, slug: str, revision: int, date_published: datetime
+    sub: ReviewSubmission, *, id: str, writer: str, slug: str, revision: int, date_published: datetime,
+    date_modified: datetime | None = None,
 ) -> Review:
     return Review(
         id=id,
@@ -115,4 +116,5 @@ def build_review(
         author=sub.author,
         note=sub.note or None,
         date_published=date_published,
+        date_modified=date_modified,
     )

@@ -1,4 +1,4 @@
-"""The validate task: read the archived request, apply the content rules, name the slug."""
+"""The validate task: read the archived request, apply the content rules, place the review."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 from services.validate.rules import build_review, check_submission
 from shared.celery_app import app
-from shared.errors import ContentError, ReviewRejected
-from shared.keys import body_key, request_key, review_key
-from shared.models import State
+from shared.errors import ContentError, Problem, ReviewRejected
+from shared.keys import body_key, is_submission_id, request_key, review_key
+from shared.models import ReviewSubmission, State
 from shared.parsing import parse_submission
 from shared.queues import task_name
 from shared.slugs import disambiguate, make_slug
@@ -21,24 +21,24 @@ def validate(submission_id: str) -> None:
     rt = get_runtime()
     if rt.archive.head(review_key(submission_id)) is None:
         request = json.loads(rt.archive.get(request_key(submission_id)))
+        writer = request["writer"]
         body = rt.archive.get(body_key(submission_id))
         try:
             submission = parse_submission(body, content_type=request["content_type"], title=request.get("title"))
             if problems := check_submission(submission, now=datetime.now(UTC)):
                 raise ReviewRejected(problems)
+            slug = _place(rt, submission, writer=writer)
         except ContentError as exc:
-            state, event = rt.states.reject(submission_id, exc.problems, writer=request["writer"])
+            state, event = rt.states.reject(submission_id, exc.problems, writer=writer)
             if state == State.REJECTED:
                 rt.announce(event)
             return
-        slug = _claim_slug(rt, writer=request["writer"], title=submission.title, year=submission.year)
+        when = submission.publish_at or datetime.now(UTC)
+        revision = rt.states.next_revision(slug, published=rt.published_revision(slug))
+        first = rt.states.first_published(slug, candidate=when.isoformat())
         review = build_review(
-            submission,
-            id=submission_id,
-            writer=request["writer"],
-            slug=slug,
-            revision=rt.states.next_revision(slug),
-            date_published=submission.publish_at or datetime.now(UTC),
+            submission, id=submission_id, writer=writer, slug=slug, revision=revision,
+            date_published=datetime.fromisoformat(first), date_modified=when,
         )
         rt.archive.put(review_key(submission_id), review.model_dump_json().encode(), content_type="application/json")
     else:
@@ -47,13 +47,21 @@ def validate(submission_id: str) -> None:
         hand_off("render", submission_id)
 
 
-def _claim_slug(rt: Runtime, *, writer: str, title: str, year: int | None) -> str:
+def _place(rt: Runtime, submission: ReviewSubmission, *, writer: str) -> str:
+    """The slug this review is published at: its earlier revision's, or one of its own."""
+    if submission.replaces is not None:
+        earlier = rt.states.get(submission.replaces) if is_submission_id(submission.replaces) else None
+        # Another writer's id gets the same answer as no id at all: nothing to learn here.
+        if earlier is None or earlier["writer"] != writer or not earlier.get("slug"):
+            raise ReviewRejected([Problem("replaces", f"you have no published review with the id {submission.replaces[:40]!r}")])
+        return earlier["slug"]
     # The same writer reviewing the same film again is a revision at the same slug;
     # anyone else reviewing a film of that name gets a stable slug of their own.
-    owner = f"{writer}\n{title.casefold()}\n{year or ''}"
-    slug = make_slug(title, year)
+    owner = f"{writer}\n{submission.title.casefold()}\n{submission.year or ''}"
+    slug = make_slug(submission.title, submission.year)
     if rt.states.claim_slug(slug, owner=owner):
         return slug
     slug = disambiguate(slug, owner=owner)
     rt.states.claim_slug(slug, owner=owner)
     return slug
+

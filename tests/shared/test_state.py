@@ -81,6 +81,14 @@ def test_slugs_belong_to_their_first_owner(states):
     assert not states.claim_slug("her-2013", owner="bob/her")
 
 
+def test_revisions_count_up_and_a_lost_counter_resumes_from_what_is_published(states):
+    assert states.next_revision("amelie-2001", published=0) == 1
+    assert states.next_revision("amelie-2001", published=0) == 2
+    assert states.next_revision("her-2013", published=4) == 5  # Redis lost it; the store had revision 4
+    assert states.first_published("her-2013", candidate="2026-01-01") == "2026-01-01"
+    assert states.first_published("her-2013", candidate="2026-05-05") == "2026-01-01"
+
+
 def test_social_parts_are_counted_once_each(states):
     sid = new(states)
     assert states.mark_social_part(sid, "instagram") == 1

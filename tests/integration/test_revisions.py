@@ -1,0 +1,78 @@
+"""Revisions publish at the same slug, upload only what changed; other writers keep their own slugs."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import fixture_bytes
+
+pytestmark = pytest.mark.integration
+
+
+def review(**changes) -> bytes:
+    return json.dumps(json.loads(fixture_bytes("glasshouse.json")) | changes).encode()
+
+
+def publish(stack, body: bytes, **kwargs) -> dict:
+    response = stack.submit(body, **kwargs)
+    assert response.status_code == 202, response.text
+    record = stack.wait_for(response.json()["id"])
+    assert record["state"] == "published", record["errors"]
+    return record
+
+
+def manifest(record: dict) -> dict:
+    return httpx.get(record["urls"]["manifest"]).json()
+
+
+def test_submitting_again_publishes_a_new_revision_at_the_same_slug(local_stack):
+    title = f"Revised {uuid.uuid4().hex[:6]}"
+    first = publish(local_stack, review(title=title, note="First cut."))
+    before = manifest(first)
+    root = Path(local_stack.env["MARQUEE_PUBLISH_URL"])
+    stats = {a["key"]: (root / a["key"]).stat() for a in before["assets"]}
+
+    second = publish(local_stack, review(title=title, note="Director's cut."))
+    after = manifest(second)
+    assert second["slug"] == first["slug"] and second["id"] != first["id"]
+    assert (before["revision"], after["revision"]) == (1, 2)
+    data = httpx.get(second["urls"]["review"]).json()
+    assert data["revision"] == 2 and data["note"] == "Director's cut."
+
+    unchanged = [a["key"] for a in after["assets"] if a["sha256"] in {b["sha256"] for b in before["assets"] if b["key"] == a["key"]}]
+    changed = [a["key"] for a in after["assets"] if a["key"] not in unchanged]
+    assert unchanged and changed
+    for key in unchanged:  # not written again: the very same file
+        now = (root / key).stat()
+        assert (now.st_ino, now.st_mtime_ns) == (stats[key].st_ino, stats[key].st_mtime_ns), key
+    for key in changed:
+        assert (root / key).stat().st_mtime_ns != stats[key].st_mtime_ns
+
+
+def test_replaces_revises_a_review_even_under_a_new_title(local_stack):
+    first = publish(local_stack, review(title=f"Working Title {uuid.uuid4().hex[:6]}"))
+    second = publish(local_stack, review(title="The Final Title", replaces=first["id"]))
+    assert second["slug"] == first["slug"] and manifest(second)["revision"] == 2
+
+
+def test_a_writer_cannot_replace_another_writers_review(local_stack):
+    first = publish(local_stack, review(title=f"Alice Only {uuid.uuid4().hex[:6]}"))
+    response = local_stack.submit(review(title="Hijack", replaces=first["id"]), writer="bob", secret=local_stack.other_secret)
+    record = local_stack.wait_for(response.json()["id"])
+    assert record["state"] == "rejected" and [e["field"] for e in record["errors"]] == ["replaces"]
+    assert manifest(first)["revision"] == 1
+
+
+def test_two_writers_reviewing_the_same_film_get_distinct_stable_slugs(local_stack):
+    title = f"Shared Film {uuid.uuid4().hex[:6]}"
+    alice = publish(local_stack, review(title=title))
+    bob = publish(local_stack, review(title=title), writer="bob", secret=local_stack.other_secret)
+    bob_again = publish(local_stack, review(title=title, note="Updated."), writer="bob", secret=local_stack.other_secret)
+    assert alice["slug"] != bob["slug"] and bob["slug"] == bob_again["slug"]
+    assert bob["slug"].startswith(alice["slug"] + "-")
+    assert manifest(alice)["revision"] == 1 and manifest(bob_again)["revision"] == 2

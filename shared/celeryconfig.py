@@ -45,6 +45,12 @@ task_annotations = {
     for task in STAGE_TASKS
 }
 
+# Embargoes are held in a Redis sorted set and released by this periodic task, not
+# by long countdowns, which Redis would redeliver after the visibility timeout.
+beat_schedule = {
+    "release-embargoes": {"task": task_name("release"), "schedule": _settings.release_interval},
+}
+
 task_serializer = "json"
 accept_content = ["json"]
 worker_hijack_root_logger = False

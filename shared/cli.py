@@ -63,6 +63,20 @@ def worker(queue: str, concurrency: int, celery_args: tuple[str, ...]) -> None:
     os.execv(sys.executable, argv)
 
 
+@main.command()
+@click.option("--schedule-file", default=None, help="Where beat keeps its last-run times (default: a temp file).")
+def beat(schedule_file: str | None) -> None:
+    """Run Celery beat: it starts the periodic task that lifts embargoes. Run exactly one."""
+    import tempfile
+
+    from shared.config import get_settings
+
+    get_settings()
+    schedule = schedule_file or os.path.join(tempfile.gettempdir(), f"marquee-beat-{os.getuid()}")
+    argv = [sys.executable, "-m", "celery", "-A", "shared.celery_app", "beat", "--schedule", schedule, "--loglevel", "INFO"]
+    os.execv(sys.executable, argv)
+
+
 def _default_ingest_url() -> str:
     if url := os.environ.get("MARQUEE_INGEST_URL"):
         return url
@@ -89,35 +103,34 @@ def _writer_secret(writers_file: str, writer: str) -> str:
 
 
 @main.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--writer", "-w", required=True, help="Your writer id.")
-@click.option("--title", help="The film's title, for a text review without a 'Title:' line.")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--writer", "-w", default=None, help="Your writer id (required unless --dry-run).")
+@click.option("--title", help="The film's title, for a text review without a 'Title:' line (one file only).")
 @click.option("--url", default=None, help="The ingest service (default: the local stack).")
 @click.option("--writers-file", default=None, help="Where your secret is (default: MARQUEE_WRITERS_FILE or var/writers.json).")
-@click.option("--wait", is_flag=True, help="Follow the review to its final state and print it.")
-@click.option("--timeout", default=120.0, show_default=True, help="Seconds --wait waits.")
-def submit(file: Path, writer: str, title: str | None, url: str | None, writers_file: str | None, wait: bool, timeout: float) -> None:
-    """Sign FILE (a JSON or text review) with your secret and submit it."""
-    body = file.read_bytes()
-    content_type = "application/json" if file.suffix.lower() == ".json" else "text/plain; charset=utf-8"
+@click.option("--wait", is_flag=True, help="Follow each review to its final state and print it.")
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds --wait waits, for all the reviews together.")
+@click.option("--dry-run", is_flag=True, help="Check and render locally, post nothing: write a preview and print its files.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where --dry-run writes its preview (default: a new temporary folder).")
+def submit(paths: tuple[Path, ...], writer: str | None, title: str | None, url: str | None, writers_file: str | None,
+           wait: bool, timeout: float, dry_run: bool, out: Path | None) -> None:
+    """Sign each review in PATHS (JSON or text files, or folders of .json/.txt files) with your
+    secret and submit it; exits non-zero if any is refused, rejected or fails."""
+    from shared import submitting
+
+    files = submitting.find_reviews(paths)
+    if not files:
+        raise click.ClickException(f"no reviews (.json or .txt files) in {', '.join(map(str, paths))}")
+    if title and len(files) > 1:
+        raise click.UsageError("--title names one film: give it with a single review")
+    if dry_run:
+        sys.exit(submitting.preview_files(files, out=out, writer=writer or "preview", title=title))
+    if not writer:
+        raise click.UsageError("Missing option '--writer' / '-w'.")
     secret = _writer_secret(writers_file or _default_writers_file(), writer)
-    headers = sign(secret, msg_id=f"msg_{uuid.uuid4().hex}", timestamp=int(time.time()), body=body)
-    headers["content-type"] = content_type
-    base = (url or _default_ingest_url()).rstrip("/")
-    try:
-        response = httpx.post(f"{base}/v1/writers/{writer}/reviews", content=body, headers=headers,
-                              params={"title": title} if title else None, timeout=30)
-    except httpx.HTTPError as exc:
-        raise click.ClickException(f"cannot reach {base}: {exc}") from None
-    if response.status_code != 202:
-        _print_problem(response)
-        sys.exit(1)
-    accepted = response.json()
-    click.echo(f"accepted: {accepted['id']}\nstatus:   {accepted['status_url']}")
-    if wait:
-        record = _follow(accepted["status_url"], timeout=timeout)
-        _print_status(record)
-        sys.exit(0 if record["state"] == "published" else 1)
+    sys.exit(submitting.submit_files(files, base_url=(url or _default_ingest_url()).rstrip("/"), writer=writer,
+                                     secret=secret, title=title, wait=wait, timeout=timeout))
 
 
 @main.command()

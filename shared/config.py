@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     ingest_host: str = "127.0.0.1"
     ingest_port: int = 8000
     max_body_bytes: int = 1024 * 1024
+    rate_limit: str = "60/minute"  # per writer, in the `limits` package's notation
 
     # Reliability. A message is redelivered when it has been unacked for longer than the
     # visibility timeout, so it must outlast the longest task plus its retry countdown.
@@ -36,11 +37,15 @@ class Settings(BaseSettings):
     retry_backoff_max: int = 300
     visibility_timeout: int = 3600
     unacked_restore_interval: int = 10
+    release_interval: float = 5.0  # how often beat looks for embargoes to lift, in seconds
 
     # Outbound webhooks: who gets which events, and how hard we try.
     subscribers_file: Path | None = None
     webhook_max_attempts: int = 8
     webhook_timeout: float = 10.0
+
+    # The /ops dashboard and /metrics of the ingest service; unset, /ops is disabled.
+    ops_token: str | None = Field(default=None, repr=False, description="Bearer token (or Basic password) for /ops.")
 
     # Some S3-compatible servers reject botocore's newer default checksum headers.
     s3_checksum_calculation: Literal["when_supported", "when_required"] = "when_supported"

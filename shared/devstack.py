@@ -1,7 +1,7 @@
 """``marquee run``: the whole stack on one machine, on embedded defaults, under ``var/``.
 
-A private redis-server (append-only), the ingest service, and one Celery worker per
-stage queue, each its own process. Ctrl-C stops them all, workers first finishing
+A private redis-server (append-only), the ingest service, one Celery worker per
+stage queue, and Celery beat (which lifts embargoes), each its own process. Ctrl-C stops them all, workers first finishing
 what they hold.
 """
 
@@ -119,6 +119,7 @@ def run_stack(root: Path) -> None:
         stack.start("ingest", [sys.executable, "-m", "shared.cli", "ingest"], env)
         for queue in QUEUES:
             stack.start(f"worker-{queue}", [sys.executable, "-m", "shared.cli", "worker", queue], env)
+        stack.start("beat", [sys.executable, "-m", "shared.cli", "beat", "--schedule-file", str(stack.var / "beat-schedule")], env)
         wait_until(lambda: httpx.get(f"{ingest_url}/readyz", timeout=2).status_code == 200, timeout=30, what="the ingest service")
         (stack.var / "stack.json").write_text(json.dumps({
             "ingest_url": ingest_url, "redis_url": env["MARQUEE_REDIS_URL"], "writers_file": str(writers_file),

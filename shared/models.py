@@ -49,6 +49,7 @@ class Review(BaseModel):
     note: str | None
     date_published: datetime
     date_modified: datetime | None = None  # a revision's date; the first revision's is date_published
+    publish_at: datetime | None = None  # an embargo: nothing is public before this time
 
     @model_validator(mode="after")
     def _first_revision_is_unmodified(self) -> Review:
@@ -62,14 +63,16 @@ class State(StrEnum):
     VALIDATED = "validated"
     RENDERED = "rendered"
     SOCIAL_READY = "social_ready"
+    SCHEDULED = "scheduled"
     UPLOADED = "uploaded"
     PUBLISHED = "published"
     REJECTED = "rejected"
     FAILED = "failed"
+    RETRACTED = "retracted"
 
     @property
     def is_final(self) -> bool:
-        return self in (State.PUBLISHED, State.REJECTED, State.FAILED)
+        return self in (State.PUBLISHED, State.REJECTED, State.FAILED, State.RETRACTED)
 
 
 class Asset(BaseModel):

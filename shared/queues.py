@@ -17,12 +17,14 @@ TASK_QUEUES = {
     "upload": "upload",
     "notify": "notify",
     "deliver": "notify",  # outbound webhooks: beside notify, never in the publication's way
+    "retract": "upload",  # only the upload service writes (and deletes) public objects
+    "release": "upload",  # lifts embargoes whose time has come; run every few seconds by beat
 }
 
 SOCIAL_TASKS = ("instagram", "youtube")
 
-# The tasks a submission passes through (deliver is not one: it sends webhooks).
-STAGE_TASKS = tuple(task for task in TASK_QUEUES if task != "deliver")
+# The tasks a submission passes through on its way to publication.
+STAGE_TASKS = ("validate", "render", "instagram", "youtube", "upload", "notify", "retract")
 
 
 def task_name(task: str) -> str:

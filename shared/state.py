@@ -2,8 +2,9 @@
 
 One hash per submission (``marquee:sub:<id>``), its history as a list, and the
 ``marquee:events`` stream for downstream consumers. Transitions run as one Lua
-script, so a state never moves backwards, a final state is never left, and the
-event for a final state is appended exactly once however often a stage runs.
+script, so a state never moves backwards, a final state is never left (but for a
+published review being withdrawn, and a failed one being replayed), and the event
+for a state is appended exactly once however often a stage runs.
 """
 
 from __future__ import annotations
@@ -15,22 +16,28 @@ from datetime import UTC, datetime
 import redis
 
 from shared.errors import Problem
+from shared.metrics import on_transition
 from shared.models import State
 
 EVENTS_STREAM = "marquee:events"
+SCHEDULE = "marquee:schedule"  # sorted set: submission id → time its embargo lifts
 EVENTS_MAXLEN = 100_000
 WEBHOOK_MEMORY_SECONDS = 7 * 24 * 3600
+FAILED_INDEX = "marquee:submissions:failed"  # sorted set: each failed submission's id → when it failed
 
-# KEYS: hash, history, events. ARGV: new state, stage, at, event json ("" for none), field pairs…
+# KEYS: hash, history, events, failed index. ARGV: new state, stage, at, event json ("" for none), field pairs…
+# Returns the state it is in; when it moved, {new state, writer}.
 _TRANSITION = """
-local rank = {received=0, validated=1, rendered=2, social_ready=3, uploaded=4, published=5,
-              rejected=9, failed=9}
+local rank = {received=0, validated=1, rendered=2, social_ready=3, scheduled=3.5, uploaded=4, published=5,
+              rejected=9, failed=9, retracted=10}
 local current = redis.call('HGET', KEYS[1], 'state')
 local new = ARGV[1]
 if not current then return false end
 if current == new then return current end
-if current == 'published' or current == 'rejected' then return current end
-if current == 'failed' then
+if current == 'rejected' or current == 'retracted' then return current end
+if current == 'published' then
+  if new ~= 'retracted' then return current end
+elseif current == 'failed' then
   if new == 'received' then return current end
 elseif rank[new] <= rank[current] then
   return current
@@ -44,7 +51,13 @@ if ARGV[4] ~= '' then
   for k, v in pairs(event) do table.insert(fields, k); table.insert(fields, v) end
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', '@MAXLEN@', '*', unpack(fields))
 end
-return new
+local id = string.sub(KEYS[1], 13)  -- after 'marquee:sub:'
+if new == 'failed' then
+  redis.call('ZADD', KEYS[4], redis.call('TIME')[1], id)
+elseif current == 'failed' then
+  redis.call('ZREM', KEYS[4], id)
+end
+return {new, redis.call('HGET', KEYS[1], 'writer') or ''}
 """.replace("@MAXLEN@", str(EVENTS_MAXLEN))
 
 
@@ -83,6 +96,7 @@ class SubmissionStates:
             )
             pipe.rpush(_history(id), json.dumps({"stage": "ingest", "state": State.RECEIVED, "at": received_at}))
             pipe.execute()
+        on_transition(self.redis, id, writer=writer, stage="ingest", state=State.RECEIVED)
 
     def claim_webhook(self, writer: str, webhook_id: str, id: str) -> str | None:
         """Remember ``webhook_id`` for ``id``; return the earlier id if it was seen before."""
@@ -104,7 +118,10 @@ class SubmissionStates:
         """
         pairs = [item for kv in fields.items() for item in kv]
         args = [state.value, stage, now_iso(), json.dumps(event) if event else "", *pairs]
-        result = self._transition(keys=[_hash(id), _history(id), EVENTS_STREAM], args=args)
+        result = self._transition(keys=[_hash(id), _history(id), EVENTS_STREAM, FAILED_INDEX], args=args)
+        if isinstance(result, list):  # it moved: log and count the transition once
+            result, writer = result
+            on_transition(self.redis, id, writer=writer, stage=stage, state=result)
         return State(result) if result else None
 
     def reject(self, id: str, problems: list[Problem], *, writer: str) -> tuple[State | None, dict]:
@@ -141,6 +158,19 @@ class SubmissionStates:
         record["errors"] = json.loads(record.get("errors") or "[]")
         record["urls"] = json.loads(record.get("urls") or "{}")
         return record
+
+    def schedule(self, id: str, *, at: datetime) -> State | None:
+        """Hold ``id`` until ``at``; the release task hands it to upload then."""
+        self.redis.zadd(SCHEDULE, {id: at.timestamp()})
+        return self.advance(id, State.SCHEDULED, stage="upload", scheduled_for=at.isoformat())
+
+    def take_due(self, *, now: float) -> list[str]:
+        """Remove and return the held submissions whose time has come (each to one caller)."""
+        due = self.redis.zrangebyscore(SCHEDULE, "-inf", now)
+        return [id for id in due if self.redis.zrem(SCHEDULE, id)]
+
+    def unschedule(self, id: str) -> None:
+        self.redis.zrem(SCHEDULE, id)
 
     def mark_social_part(self, id: str, part: str) -> int:
         """Record one social teaser as made; return how many of them are made."""

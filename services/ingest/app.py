@@ -24,9 +24,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.ingest.problems import problem, unauthorized
+from services.ingest.ratelimit import RateLimiter
 from shared.config import get_settings
 from shared.errors import MalformedSubmission, Problem, StorageUnavailable
 from shared.keys import body_key, is_submission_id, request_key
+from shared.models import State
 from shared.parsing import parse_submission
 from shared.stage import Runtime, get_runtime, hand_off
 from shared.state import now_iso
@@ -34,7 +36,8 @@ from shared.storage import LocalStore
 from shared.writers import WritersFile, verify_signature
 
 ACCEPTED_TYPES = ("application/json", "text/plain")
-STATUS_FIELDS = ("id", "writer", "state", "slug", "errors", "urls", "history")
+WITHDRAWABLE = (State.PUBLISHED, State.SCHEDULED)
+STATUS_FIELDS = ("id", "writer", "state", "slug", "errors", "urls", "history", "scheduled_for")
 
 
 class BodyTooLarge(Exception):
@@ -118,6 +121,8 @@ def create_app() -> FastAPI:
         headers = {k.lower(): v for k, v in request.headers.items()}
         if not verify_signature(writers.get(writer), body, headers):
             return unauthorized()
+        if refusal := await run_in_threadpool(rate_limit, writer):
+            return refusal
 
         try:
             parse_submission(body, content_type=content_type, title=title)
@@ -145,6 +150,28 @@ def create_app() -> FastAPI:
             return problem(404, "not-found", "No such submission", f"No submission has the id {submission_id[:64]!r}.")
         return {field: record.get(field) for field in STATUS_FIELDS}
 
+    @app.delete("/v1/reviews/{submission_id}", status_code=202)
+    async def withdraw(submission_id: str, request: Request) -> Any:
+        """Withdraw a published review: signed, like a submission, by the writer who sent it."""
+        body = await read_body(request, limit=settings.max_body_bytes)
+        rt = get_runtime()
+        record = await run_in_threadpool(rt.states.get, submission_id) if is_submission_id(submission_id) else None
+        if record is None:
+            return problem(404, "not-found", "No such submission", f"No submission has the id {submission_id[:64]!r}.")
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        # Checked against the owner's secrets: another writer's signature never verifies.
+        if not verify_signature(writers.get(record["writer"]), body, headers):
+            return unauthorized()
+        if refusal := await run_in_threadpool(rate_limit, record["writer"]):
+            return refusal
+        if record["state"] not in WITHDRAWABLE:
+            return problem(
+                409, "not-withdrawable", "Not withdrawable",
+                f"The review is {record['state']}; only a published or scheduled review can be withdrawn.",
+            )
+        await run_in_threadpool(hand_off, "retract", submission_id)
+        return {"id": submission_id, "status_url": str(request.url_for("status", submission_id=submission_id))}
+
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -162,6 +189,18 @@ def create_app() -> FastAPI:
         if failed:
             return problem(503, "not-ready", "Not ready", f"Unreachable: {', '.join(failed)}.")
         return {"status": "ready"}
+
+    limiter = RateLimiter(settings.redis_url, settings.rate_limit)
+
+    def rate_limit(writer: str) -> JSONResponse | None:
+        wait = limiter.wait_for(writer)
+        if wait is None:
+            return None
+        return problem(
+            429, "rate-limited", "Too many requests",
+            f"Writer {writer!r} may send {settings.rate_limit}; try again in {wait} s.",
+            headers={"Retry-After": str(wait)},
+        )
 
     publish = get_runtime().publish
     if isinstance(publish, LocalStore):

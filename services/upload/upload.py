@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 
+from services.upload.catalogue_store import add_to_catalogue
 from services.upload.publishing import (
     ASSET_CACHE_CONTROL,
     MANIFEST_CACHE_CONTROL,
@@ -25,6 +27,12 @@ log = logging.getLogger("marquee.upload")
 def upload(submission_id: str) -> None:
     rt = get_runtime()
     review = rt.load_review(submission_id)
+    record = rt.states.get(submission_id) or {}
+    if record.get("state") == State.RETRACTED:
+        return  # withdrawn while it waited: nothing may become public
+    if review.publish_at and review.publish_at > datetime.now(UTC):
+        rt.states.schedule(submission_id, at=review.publish_at)
+        return  # the release task hands it back once the embargo lifts
     if rt.published_revision(review.slug) > review.revision:
         # A later revision got there first (this one was slow, or is a replay): leave it be.
         log.info(json.dumps({"event": "upload.superseded", "id": submission_id, "revision": review.revision}))
@@ -49,6 +57,8 @@ def upload(submission_id: str) -> None:
         rt.publish.put(manifest_key, manifest, content_type=content_type_for(MANIFEST), cache_control=MANIFEST_CACHE_CONTROL)
         sent += 1
     log.info(json.dumps({"event": "upload.done", "id": submission_id, "sent": sent, "skipped": len(assets) + 1 - sent}))
+    # Then the site's index and feeds list it: a bounded number of objects, after the manifest.
+    add_to_catalogue(rt, review, assets)
 
     _done(rt, submission_id, review.slug)
 

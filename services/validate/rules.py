@@ -117,4 +117,5 @@ def build_review(
         note=sub.note or None,
         date_published=date_published,
         date_modified=date_modified,
+        publish_at=sub.publish_at,
     )

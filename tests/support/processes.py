@@ -83,6 +83,11 @@ class RedisServer:
         if self.process:
             stop_process(self.process)
 
+    def restart(self) -> None:
+        """Stop (SIGTERM: Redis flushes its append-only file) and start again on the same port."""
+        self.stop()
+        self.start()
+
 
 class MotoS3:
     """moto in server mode: the S3 API over real HTTP, in its own process."""
@@ -157,10 +162,12 @@ class Stack:
             "MARQUEE_INGEST_PORT": str(self.port),
             "MARQUEE_TEST_PAUSE_DIR": str(self.pause_dir),
             "MARQUEE_SUBSCRIBERS_FILE": str(self.subscribers_file),
+            "MARQUEE_RELEASE_INTERVAL": "1",
             **(extra_env or {}),
         }
         self.ingest: subprocess.Popen | None = None
         self.workers: dict[str, subprocess.Popen] = {}
+        self.beat: subprocess.Popen | None = None
         self.client = httpx.Client(base_url=self.url, timeout=30)
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
@@ -179,6 +186,7 @@ class Stack:
         self.ingest = self._spawn("ingest", ["ingest"])
         for queue in QUEUES:
             self.start_worker(queue)
+        self.beat = self._spawn("beat", ["beat", "--schedule-file", str(self.dir / "beat-schedule")])
         poll(lambda: self.client.get("/readyz").status_code == 200, timeout=30, what="ingest /readyz")
         for queue in QUEUES:
             self.wait_for_worker(queue)
@@ -192,7 +200,7 @@ class Stack:
         self._log_offsets = {**getattr(self, "_log_offsets", {}), queue: len(log.read_text(errors="replace"))}
 
     def stop(self) -> None:
-        for process in [*self.workers.values(), self.ingest]:
+        for process in [*self.workers.values(), self.ingest, self.beat]:
             if process:
                 stop_process(process)
         self.client.close()
@@ -221,6 +229,10 @@ class Stack:
                       timestamp=timestamp or int(time.time()), body=body)
         return self.client.post(f"/v1/writers/{writer}/reviews", content=body, params=params,
                                 headers={**signed, "content-type": content_type, **(headers or {})})
+
+    def withdraw(self, submission_id: str, *, secret: str | None = None) -> httpx.Response:
+        signed = sign(secret or self.secret, msg_id=f"msg_{uuid.uuid4().hex}", timestamp=int(time.time()), body=b"")
+        return self.client.delete(f"/v1/reviews/{submission_id}", headers=signed)
 
     def status(self, submission_id: str) -> dict:
         response = self.client.get(f"/v1/reviews/{submission_id}")

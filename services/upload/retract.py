@@ -1,0 +1,41 @@
+"""The retract task: withdraw a published review from every public place.
+
+The manifest goes first, so no consumer is ever pointed at assets that are about to
+vanish; then the assets it listed. The archive keeps everything the writer sent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from shared.celery_app import app
+from shared.errors import ObjectNotFound
+from shared.keys import MANIFEST, published_key
+from shared.models import Manifest, State
+from shared.queues import task_name
+from shared.stage import StageTask, get_runtime
+from shared.state import now_iso
+
+log = logging.getLogger("marquee.retract")
+
+
+@app.task(name=task_name("retract"), base=StageTask)
+def retract(submission_id: str) -> None:
+    rt = get_runtime()
+    review = rt.load_review(submission_id)
+    rt.states.unschedule(submission_id)
+    manifest_key = published_key(review.slug, MANIFEST)
+    try:
+        manifest = Manifest.model_validate_json(rt.publish.get(manifest_key))
+    except ObjectNotFound:
+        manifest = None  # never published (embargoed), or a run before this one removed it
+    if manifest is not None:
+        rt.publish.delete(manifest_key)
+        for asset in manifest.assets:
+            rt.publish.delete(asset.key)
+    log.info(json.dumps({"event": "retract.done", "id": submission_id, "slug": review.slug,
+                         "removed": 0 if manifest is None else len(manifest.assets) + 1}))
+    event = {"type": "review.retracted", "id": submission_id, "writer": review.writer, "slug": review.slug, "at": now_iso()}
+    if rt.states.advance(submission_id, State.RETRACTED, stage="retract", event=event) == State.RETRACTED:
+        rt.announce(event)

@@ -1,0 +1,120 @@
+"""Withdrawing a published review, and holding one until its embargo lifts."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import fixture_bytes
+from tests.support.processes import RedisServer, Stack, poll
+
+pytestmark = pytest.mark.integration
+
+
+def review(**changes) -> bytes:
+    base = json.loads(fixture_bytes("glasshouse.json")) | {"title": f"Held {uuid.uuid4().hex[:8]}"}
+    return json.dumps(base | changes).encode()
+
+
+def in_seconds(seconds: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
+
+
+def published(stack, body: bytes) -> dict:
+    record = stack.wait_for(stack.submit(body).json()["id"])
+    assert record["state"] == "published", record
+    return record
+
+
+def test_a_writer_withdraws_a_published_review_everywhere_but_the_archive(local_stack):
+    record = published(local_stack, review())
+    manifest = httpx.get(record["urls"]["manifest"]).json()
+    response = local_stack.withdraw(record["id"])
+    assert response.status_code == 202, response.text
+
+    after = local_stack.wait_for(record["id"], "retracted")
+    assert after["history"][-1]["stage"] == "retract"
+    for url in [record["urls"]["manifest"], *(a["url"] for a in manifest["assets"])]:
+        assert httpx.get(url).status_code == 404, url
+    archive = Path(local_stack.env["MARQUEE_ARCHIVE_URL"].removeprefix("file://"))
+    assert (archive / "submissions" / record["id"] / "body").read_bytes()  # the raw request is kept
+    assert len(local_stack.events("review.retracted", record["id"])) == 1
+
+
+def test_only_the_writer_who_sent_it_may_withdraw_it(local_stack):
+    record = published(local_stack, review())
+    assert local_stack.withdraw(record["id"], secret=local_stack.other_secret).status_code == 401
+    assert local_stack.withdraw("0" * 32).status_code == 404
+    assert local_stack.status(record["id"])["state"] == "published"
+    assert httpx.get(record["urls"]["manifest"]).status_code == 200
+
+
+def test_a_rejected_review_cannot_be_withdrawn(local_stack):
+    rejected = local_stack.wait_for(local_stack.submit(review(rating=8)).json()["id"])
+    response = local_stack.withdraw(rejected["id"])
+    assert response.status_code == 409 and "rejected" in response.json()["detail"]
+
+
+def test_an_embargoed_review_is_scheduled_and_nothing_is_public_before_its_time(local_stack):
+    publish_at = datetime.now(UTC) + timedelta(seconds=5)
+    submission_id = local_stack.submit(review(publish_at=publish_at.isoformat())).json()["id"]
+    held = local_stack.wait_for(submission_id, "scheduled", timeout=30)
+    assert datetime.fromisoformat(held["scheduled_for"]) == publish_at
+    slug = held["slug"]
+    assert local_stack.client.get(f"/site/reviews/{slug}/manifest.json").status_code == 404
+    assert local_stack.client.get(f"/site/reviews/{slug}/index.html").status_code == 404
+
+    record = local_stack.wait_for(submission_id, "published", timeout=30)
+    assert datetime.now(UTC) >= publish_at
+    went_live = datetime.fromisoformat(record["history"][-1]["at"].replace("Z", "+00:00"))
+    assert went_live >= publish_at
+    assert httpx.get(record["urls"]["manifest"]).json()["published_at"].startswith(publish_at.isoformat()[:19])
+
+
+def test_withdrawing_an_embargoed_review_means_it_never_appears(local_stack):
+    submission_id = local_stack.submit(review(publish_at=in_seconds(3))).json()["id"]
+    held = local_stack.wait_for(submission_id, "scheduled", timeout=30)
+    assert local_stack.withdraw(submission_id).status_code == 202
+    local_stack.wait_for(submission_id, "retracted", timeout=30)
+    deadline = datetime.fromisoformat(held["scheduled_for"]) + timedelta(seconds=3)
+    # Past the embargo and the next release sweeps, still nothing public.
+    poll(lambda: datetime.now(UTC) > deadline, timeout=15, what="the embargo to pass")
+    assert local_stack.client.get(f"/site/reviews/{held['slug']}/manifest.json").status_code == 404
+    assert local_stack.status(submission_id)["state"] == "retracted"
+
+
+@pytest.fixture
+def own_stack(tmp_path):
+    redis_server = RedisServer(tmp_path / "redis").start()
+    stack = Stack(tmp_path / "stack", redis_url=redis_server.url, archive_url=str(tmp_path / "archive"),
+                  publish_url=str(tmp_path / "publish"))
+    stack.start()
+    yield stack, redis_server
+    stack.stop()
+    redis_server.stop()
+
+
+def test_embargoes_survive_worker_and_redis_restarts(own_stack):
+    stack, redis_server = own_stack
+    soon = stack.submit(review(publish_at=in_seconds(8))).json()["id"]
+    far = stack.submit(review(publish_at=in_seconds(24 * 3600))).json()["id"]
+    for submission_id in (soon, far):
+        stack.wait_for(submission_id, "scheduled", timeout=30)
+
+    for process in [stack.workers["upload"], stack.beat]:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    redis_server.restart()  # SIGTERM, then the same port and append-only file
+    stack.start_worker("upload")
+    stack.beat = stack._spawn("beat", ["beat", "--schedule-file", str(stack.dir / "beat-schedule")])
+
+    assert stack.wait_for(soon, "published", timeout=45)["state"] == "published"
+    assert stack.status(far)["state"] == "scheduled"
+    assert stack.redis.zscore("marquee:schedule", far) == pytest.approx(time.time() + 24 * 3600, abs=120)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -122,3 +124,40 @@ def test_unknown_ids_get_404(local_stack, submission_id):
 def test_health_and_readiness(local_stack):
     assert local_stack.client.get("/healthz").json() == {"status": "ok"}
     assert local_stack.client.get("/readyz").json() == {"status": "ready"}
+
+
+def add_writer(stack, name: str) -> str:
+    from shared.writers import new_secret as make_secret
+
+    secret = make_secret()
+    writers = json.loads(stack.writers_file.read_text())
+    writers["writers"][name] = {"secrets": [secret]}
+    stack.writers_file.write_text(json.dumps(writers))
+    return secret
+
+
+def test_a_writer_over_the_rate_limit_gets_429_with_retry_after(local_stack):
+    writer = f"rate-{os.getpid()}-{int(time.time())}"
+    secret = add_writer(local_stack, writer)
+    # Signed but unreadable bodies count against the limit without queueing anything.
+    answers = [local_stack.submit(b"{", writer=writer, secret=secret).status_code for _ in range(60)]
+    assert answers == [400] * 60
+    refused = local_stack.submit(REVIEW, writer=writer, secret=secret)
+    body = assert_problem(refused, 429)
+    assert 1 <= int(refused.headers["retry-after"]) <= 60 and "60/minute" in body["detail"]
+    # Others are not held back by one writer's burst.
+    assert local_stack.submit(b"{").status_code == 400
+
+
+def test_the_same_webhook_delivered_five_times_at_once_is_one_submission_and_one_publication(local_stack):
+    body = REVIEW.replace(b"Glasshouse", f"Glasshouse Burst {time.time_ns()}".encode())
+    msg_id = f"msg_burst_{time.time_ns()}"
+    before = submission_count(local_stack)
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        answers = list(pool.map(lambda _: local_stack.submit(body, msg_id=msg_id), range(5)))
+    assert [a.status_code for a in answers] == [202] * 5
+    ids = {a.json()["id"] for a in answers}
+    assert len(ids) == 1 and submission_count(local_stack) == before + 1
+    (submission_id,) = ids
+    assert local_stack.wait_for(submission_id)["state"] == "published"
+    assert len(local_stack.events("review.published", submission_id)) == 1

@@ -23,6 +23,7 @@ from kombu.exceptions import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.ingest import openapi
 from services.ingest.problems import problem, unauthorized
 from services.ingest.ratelimit import RateLimiter
 from shared.config import get_settings
@@ -97,7 +98,7 @@ def create_app() -> FastAPI:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem(exc.status_code, "http-error", str(exc.detail), str(exc.detail))
 
-    @app.post("/v1/writers/{writer}/reviews", status_code=202)
+    @app.post("/v1/writers/{writer}/reviews", status_code=202, openapi_extra=openapi.SUBMIT, response_model=None)
     async def submit(writer: str, request: Request, title: str | None = Query(None, max_length=300)) -> Any:
         limit = settings.max_body_bytes
         declared = request.headers.get("content-length", "")
@@ -143,14 +144,14 @@ def create_app() -> FastAPI:
             )
         return {"id": submission_id, "status_url": str(request.url_for("status", submission_id=submission_id))}
 
-    @app.get("/v1/reviews/{submission_id}", name="status")
+    @app.get("/v1/reviews/{submission_id}", name="status", openapi_extra=openapi.STATUS, response_model=None)
     def status(submission_id: str) -> Any:
         record = get_runtime().states.get(submission_id) if is_submission_id(submission_id) else None
         if record is None:
             return problem(404, "not-found", "No such submission", f"No submission has the id {submission_id[:64]!r}.")
         return {field: record.get(field) for field in STATUS_FIELDS}
 
-    @app.delete("/v1/reviews/{submission_id}", status_code=202)
+    @app.delete("/v1/reviews/{submission_id}", status_code=202, openapi_extra=openapi.WITHDRAW, response_model=None)
     async def withdraw(submission_id: str, request: Request) -> Any:
         """Withdraw a published review: signed, like a submission, by the writer who sent it."""
         body = await read_body(request, limit=settings.max_body_bytes)

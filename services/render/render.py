@@ -26,7 +26,9 @@ def render(submission_id: str) -> None:
             content_type="application/json",
         )
         # The page is written last: its presence means this stage's work is whole.
-        html = render_article(review, article_url=article_url)
+        # The Instagram card (made by the social stage) is the page's share image.
+        image_url = rt.public_url(published_key(review.slug, "instagram/card.jpg"))
+        html = render_article(review, article_url=article_url, image_url=image_url)
         rt.archive.put(page_key, html.encode(), content_type="text/html; charset=utf-8")
     if should_hand_off(rt.states.advance(submission_id, State.RENDERED, stage="render"), State.RENDERED):
         for task in SOCIAL_TASKS:

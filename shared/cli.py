@@ -5,17 +5,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
-import uuid
 from pathlib import Path
 
 import click
 import httpx
 
 from shared.queues import QUEUES
-from shared.writers import WritersFile, sign
-
-TERMINAL_STATES = ("published", "rejected", "failed")
+from shared.writers import WritersFile
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -145,18 +141,6 @@ def status(submission_id: str, url: str | None) -> None:
     _print_status(response.json())
 
 
-def _follow(status_url: str, *, timeout: float) -> dict:
-    deadline = time.monotonic() + timeout
-    delay = 0.1
-    while True:
-        record = httpx.get(status_url, timeout=10).json()
-        if record["state"] in TERMINAL_STATES or time.monotonic() > deadline:
-            return record
-        time.sleep(delay)
-        delay = min(delay * 1.5, 1.0)
-
-
-@main.group()
 def events() -> None:
     """Downstream events (the Redis stream marquee:events)."""
 

@@ -141,6 +141,7 @@ def status(submission_id: str, url: str | None) -> None:
     _print_status(response.json())
 
 
+@main.group()
 def events() -> None:
     """Downstream events (the Redis stream marquee:events)."""
 

@@ -8,7 +8,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 # Debian package : a command or file that shows it is installed.
-SYSTEM_PACKAGES := redis-server:redis-server fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+SYSTEM_PACKAGES := redis-server:redis-server fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf \
+	fonts-dejavu-extra:/usr/share/fonts/truetype/dejavu/DejaVuSerif-Italic.ttf
 
 .PHONY: run test bench system-deps venv clean
 

@@ -1,6 +1,7 @@
 """Writers and their webhook secrets, from the JSON file named by ``MARQUEE_WRITERS_FILE``::
 
-    {"writers": {"<writer id>": {"secrets": ["whsec_…", "whsec_…"], "callback_url": "https://…"}}}
+    {"writers": {"<writer id>": {"secrets": ["whsec_…", "whsec_…"],
+                                 "callback_url": "https://…", "rate_limit": "600/minute"}}}
 
 Any one of a writer's secrets verifies, so a secret can be rotated by adding the new
 one, moving senders over, then removing the old. The file is re-read when it changes.
@@ -19,6 +20,8 @@ from pathlib import Path
 
 from standardwebhooks import Webhook
 
+from limits import parse as parse_rate
+
 from shared.jsonfile import WatchedJSON
 
 WRITER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -29,6 +32,7 @@ class Writer:
     id: str
     secrets: tuple[str, ...]
     callback_url: str | None = None
+    rate_limit: str | None = None  # overrides MARQUEE_RATE_LIMIT, e.g. for a busy CMS
 
 
 def new_secret() -> str:
@@ -48,7 +52,13 @@ def parse_writers(data: dict) -> dict[str, Writer]:
         callback = entry.get("callback_url")
         if callback is not None and not str(callback).startswith(("http://", "https://")):
             raise ValueError(f"writer {writer_id!r}: callback_url must be an http(s) URL")
-        writers[writer_id] = Writer(writer_id, keys, callback)
+        rate = entry.get("rate_limit")
+        if rate is not None:
+            try:
+                parse_rate(rate)
+            except ValueError:
+                raise ValueError(f"writer {writer_id!r}: rate_limit {rate!r} is not like '60/minute'") from None
+        writers[writer_id] = Writer(writer_id, keys, callback, rate)
     return writers
 
 

@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.ingest import openapi
+from services.ingest.ops import install as install_ops
 from services.ingest.problems import problem, unauthorized
 from services.ingest.ratelimit import RateLimiter
 from shared.config import get_settings
@@ -194,15 +195,17 @@ def create_app() -> FastAPI:
     limiter = RateLimiter(settings.redis_url, settings.rate_limit)
 
     def rate_limit(writer: str) -> JSONResponse | None:
-        wait = limiter.wait_for(writer)
+        rate = getattr(writers.get(writer), "rate_limit", None) or settings.rate_limit
+        wait = limiter.wait_for(writer, rate=rate)
         if wait is None:
             return None
         return problem(
             429, "rate-limited", "Too many requests",
-            f"Writer {writer!r} may send {settings.rate_limit}; try again in {wait} s.",
+            f"Writer {writer!r} may send {rate}; try again in {wait} s.",
             headers={"Retry-After": str(wait)},
         )
 
+    install_ops(app)  # /ops and /metrics
     publish = get_runtime().publish
     if isinstance(publish, LocalStore):
         # A person running `make run` can open the published article in a browser.

@@ -142,10 +142,13 @@ class Stack:
         self.pause_dir.mkdir(exist_ok=True)
         self.secret = new_secret()
         self.other_secret = new_secret()
+        self.fuzz_secret = new_secret()
         self.writers_file = self.dir / "writers.json"
         self.writers_file.write_text(json.dumps({"writers": {
             "alice": {"secrets": [new_secret(), self.secret]},  # rotation: either secret verifies
             "bob": {"secrets": [self.other_secret]},
+            # The fuzzing tests send thousands of requests; the default limit is for people.
+            "fuzz": {"secrets": [self.fuzz_secret], "rate_limit": "100000/minute"},
         }}))
         # Re-read on change, so a test can add subscribers to a running stack.
         self.subscribers_file = self.dir / "subscribers.json"

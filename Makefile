@@ -9,7 +9,8 @@ STAMP := $(VENV)/.installed-stamp
 
 # Debian package : a command or file that shows it is installed.
 SYSTEM_PACKAGES := redis-server:redis-server fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf \
-	fonts-dejavu-extra:/usr/share/fonts/truetype/dejavu/DejaVuSerif-Italic.ttf
+	fonts-dejavu-extra:/usr/share/fonts/truetype/dejavu/DejaVuSerif-Italic.ttf \
+	chromium:chromium chromium-driver:chromedriver default-jre-headless:java
 
 .PHONY: run test bench system-deps venv clean
 

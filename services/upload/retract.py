@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 
+from services.upload.catalogue_store import remove_from_catalogue
 from shared.celery_app import app
 from shared.errors import ObjectNotFound
 from shared.keys import MANIFEST, published_key
@@ -30,6 +31,8 @@ def retract(submission_id: str) -> None:
         manifest = Manifest.model_validate_json(rt.publish.get(manifest_key))
     except ObjectNotFound:
         manifest = None  # never published (embargoed), or a run before this one removed it
+    # Out of the index and feeds first, so nothing links to a page about to go.
+    remove_from_catalogue(rt, review)
     if manifest is not None:
         rt.publish.delete(manifest_key)
         for asset in manifest.assets:

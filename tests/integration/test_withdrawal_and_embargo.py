@@ -36,6 +36,12 @@ def published(stack, body: bytes) -> dict:
 def test_a_writer_withdraws_a_published_review_everywhere_but_the_archive(local_stack):
     record = published(local_stack, review())
     manifest = httpx.get(record["urls"]["manifest"]).json()
+
+    def in_feed() -> bool:
+        feed = local_stack.client.get("/site/feeds/reviews.json").json()
+        return any(item["_marquee"]["slug"] == record["slug"] for item in feed["items"])
+
+    assert in_feed()
     response = local_stack.withdraw(record["id"])
     assert response.status_code == 202, response.text
 
@@ -46,6 +52,8 @@ def test_a_writer_withdraws_a_published_review_everywhere_but_the_archive(local_
     archive = Path(local_stack.env["MARQUEE_ARCHIVE_URL"].removeprefix("file://"))
     assert (archive / "submissions" / record["id"] / "body").read_bytes()  # the raw request is kept
     assert len(local_stack.events("review.retracted", record["id"])) == 1
+    assert not in_feed()  # out of the feeds and the index too
+    assert record["slug"] not in local_stack.client.get("/site/index.html").text
 
 
 def test_only_the_writer_who_sent_it_may_withdraw_it(local_stack):

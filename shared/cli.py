@@ -206,5 +206,13 @@ def _print_problem(response: httpx.Response) -> None:
         click.echo(f"  - {error['field']}: {error['message']}", err=True)
 
 
+from shared import opscommands  # noqa: E402 - the operators' commands
+
+main.add_command(opscommands.queues)
+main.add_command(opscommands.failed)
+main.add_command(opscommands.retry)
+main.add_command(opscommands.reconcile)
+
+
 if __name__ == "__main__":
     main()

@@ -49,6 +49,7 @@ class Settings(BaseSettings):
 
     # Some S3-compatible servers reject botocore's newer default checksum headers.
     s3_checksum_calculation: Literal["when_supported", "when_required"] = "when_supported"
+    s3_timeout: float = 20.0  # seconds to wait for an S3 answer before retrying
 
     @model_validator(mode="after")
     def _check_timeouts(self) -> Settings:

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import redis
 
+from shared.ops import ensure_ops_token
 from shared.queues import QUEUES
 from shared.writers import new_secret
 
@@ -108,6 +109,7 @@ def run_stack(root: Path) -> None:
     env.setdefault("MARQUEE_PUBLIC_BASE_URL", f"{ingest_url}/site")
     writers_file = Path(env.setdefault("MARQUEE_WRITERS_FILE", str(stack.var / "writers.json")))
     created = ensure_writers_file(writers_file)
+    env.setdefault("MARQUEE_OPS_TOKEN", ensure_ops_token(stack.var / "ops-token"))
 
     def shutdown(signum, frame):
         raise KeyboardInterrupt
@@ -125,6 +127,9 @@ def run_stack(root: Path) -> None:
             "ingest_url": ingest_url, "redis_url": env["MARQUEE_REDIS_URL"], "writers_file": str(writers_file),
         }))
         _welcome(ingest_url, writers_file, created, env["MARQUEE_PUBLISH_URL"])
+        # The token itself is a secret: say where it is, never print it.
+        print(f"Operations: {ingest_url}/ops  (any user name; the password is the ops token in var/ops-token),\n"
+              f"            or `marquee queues`, `failed`, `retry`, `reconcile`.\n", flush=True)
         while True:
             for name, process in stack.processes:
                 if process.poll() is not None:

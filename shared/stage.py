@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import redis
 from celery import Task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.signals import task_failure
 
 from shared.celery_app import app
@@ -24,6 +24,7 @@ from shared.deliveries import Deliveries, Subscriber
 from shared.errors import ObjectNotFound, TransientError
 from shared.events import announce, recipients
 from shared.keys import MANIFEST, public_url, published_key, review_key
+import shared.metrics  # noqa: F401 - connects the metrics' Celery signal handlers, in every worker
 from shared.models import Manifest, Review, State
 from shared.queues import task_name
 from shared.state import SubmissionStates, connect
@@ -66,12 +67,12 @@ class Runtime:
 @functools.lru_cache(maxsize=1)
 def get_runtime() -> Runtime:
     settings = get_settings()
-    checksums = settings.s3_checksum_calculation
+    s3 = {"checksum_calculation": settings.s3_checksum_calculation, "timeout": settings.s3_timeout}
     return Runtime(
         settings=settings,
         states=SubmissionStates(connect(settings.redis_url)),
-        archive=open_store(settings.archive_url, checksum_calculation=checksums),
-        publish=open_store(settings.publish_url, checksum_calculation=checksums),
+        archive=open_store(settings.archive_url, **s3),
+        publish=open_store(settings.publish_url, **s3),
     )
 
 
@@ -111,6 +112,8 @@ def record_failure(sender=None, task_id=None, exception=None, args=(), kwargs=No
     attempts = (getattr(sender.request, "retries", 0) or 0) + 1
     error = f"{type(exception).__name__}: {exception}"
     stage = sender.name.removeprefix("marquee.")
+    if isinstance(exception, TimeLimitExceeded) and _retry_after_hard_timeout(sender, submission_id, stage=stage):
+        return
     log.error(json.dumps({"event": "stage.failed", "id": submission_id, "stage": stage, "task_id": task_id, "error": error}))
     try:
         rt = get_runtime()
@@ -120,3 +123,20 @@ def record_failure(sender=None, task_id=None, exception=None, args=(), kwargs=No
     except redis.exceptions.RedisError:
         # The archive still holds the submission; reconcile finds it once Redis is back.
         log.exception("could not record the failure of %s", submission_id)
+
+
+def _retry_after_hard_timeout(task: StageTask, submission_id: str, *, stage: str) -> bool:
+    """A stage killed at its hard time limit was most likely stuck on a slow dependency:
+    run it again, counting the runs in Redis (Celery keeps no count for this path), so
+    that one that always hangs still ends failed."""
+    rt = get_runtime()
+    key = f"marquee:sub:{submission_id}:timeouts:{stage}"
+    with rt.states.redis.pipeline() as pipe:
+        pipe.incr(key)
+        pipe.expire(key, 7 * 24 * 3600)
+        count, _ = pipe.execute()
+    if int(count) > rt.settings.max_retries:
+        return False
+    log.warning(json.dumps({"event": "stage.timeout_retry", "id": submission_id, "stage": stage, "attempt": int(count)}))
+    hand_off(stage, submission_id)
+    return True

@@ -110,13 +110,14 @@ _TRANSIENT_CODES = {"500", "502", "503", "504", "SlowDown", "RequestTimeout", "I
 
 
 class S3Store:
-    def __init__(self, bucket: str, prefix: str, url: str, *, checksum_calculation: str = "when_supported"):
+    def __init__(self, bucket: str, prefix: str, url: str, *, checksum_calculation: str = "when_supported",
+                 timeout: float = 20.0):
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.url = url
         config = botocore.config.Config(
-            connect_timeout=5,
-            read_timeout=20,
+            connect_timeout=min(timeout, 5.0),
+            read_timeout=timeout,
             retries={"mode": "standard", "max_attempts": 3},
             request_checksum_calculation=checksum_calculation,
             response_checksum_validation=checksum_calculation,
@@ -185,12 +186,12 @@ class S3Store:
         self._call("ping", self.client.head_bucket)
 
 
-def open_store(url: str, *, checksum_calculation: str = "when_supported") -> Store:
+def open_store(url: str, *, checksum_calculation: str = "when_supported", timeout: float = 20.0) -> Store:
     parsed = urlparse(url)
     if parsed.scheme == "s3":
         if not parsed.netloc:
             raise ValueError(f"store URL {url!r} names no bucket")
-        return S3Store(parsed.netloc, parsed.path, url, checksum_calculation=checksum_calculation)
+        return S3Store(parsed.netloc, parsed.path, url, checksum_calculation=checksum_calculation, timeout=timeout)
     if parsed.scheme in ("file", ""):
         root = Path(parsed.path if parsed.scheme == "file" else url).resolve()
         root.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.ingest import openapi
+from services.ingest.ops import install as install_ops
 from services.ingest.problems import problem, unauthorized
 from services.ingest.ratelimit import RateLimiter
 from shared.config import get_settings
@@ -204,6 +205,7 @@ def create_app() -> FastAPI:
             headers={"Retry-After": str(wait)},
         )
 
+    install_ops(app)  # /ops and /metrics
     publish = get_runtime().publish
     if isinstance(publish, LocalStore):
         # A person running `make run` can open the published article in a browser.

@@ -79,6 +79,7 @@ def test_marquee_run_starts_the_stack_publishes_and_stops_on_ctrl_c(tmp_path):
     assert run.returncode == 0, output
     assert "stopped." in output
     assert "whsec_" not in output  # the secret stays in the writers file
+    assert (tmp_path / "var/ops-token").read_text().strip() not in output  # and the ops token in its own
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", redis_port)) != 0, "redis-server outlived marquee run"
         assert probe.connect_ex(("127.0.0.1", port)) != 0, "ingest outlived marquee run"

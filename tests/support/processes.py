@@ -133,9 +133,12 @@ class Stack:
     """The ingest service and one Celery worker per queue, as `make run` starts them."""
 
     def __init__(self, workdir: Path, *, redis_url: str, archive_url: str, publish_url: str,
-                 public_base_url: str | None = None, extra_env: dict[str, str] | None = None):
+                 public_base_url: str | None = None, extra_env: dict[str, str] | None = None,
+                 include: str = "tests.support.pause", concurrency: int = 1):
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.include = include  # test-only worker modules (pause, poison), loaded by celery --include
+        self.concurrency = concurrency
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.pause_dir = self.dir / "pause"
@@ -181,7 +184,8 @@ class Stack:
 
     def start_worker(self, queue: str) -> subprocess.Popen:
         # The pause module lets a test hold a task mid-stage to kill its process.
-        process = self._spawn(f"worker-{queue}", ["worker", queue, "--include", "tests.support.pause"])
+        process = self._spawn(f"worker-{queue}", ["worker", queue, "--concurrency", str(self.concurrency),
+                                                   "--include", self.include])
         self.workers[queue] = process
         return process
 

@@ -1,0 +1,392 @@
+"""The fault campaign: the real local stack under faults, and what became of every submission.
+
+Each scenario starts its own redis-server, S3 API (moto, behind a fault proxy where it
+matters), ingest service and one celery worker per queue, all on 127.0.0.1; offers a
+bounded number of submissions; injects its fault; waits (bounded) for every accepted
+submission to settle; runs ``marquee reconcile``; and counts:
+
+    accepted   answered 202
+    published  state published, its manifest readable
+    rejected   rejected, and meant to be (every tenth submission breaks a content rule)
+    failed     state failed
+    lost       accepted, but in no final state after the run and a reconcile
+    duplicates submissions published more than once (review.published events > 1)
+
+``python -m tests.chaos.campaign`` (``make chaos``) runs the full campaign and prints
+the table; tests/chaos/test_chaos.py runs smaller versions of scenarios 1, 3 and 4.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from shared.queues import QUEUES
+from tests.chaos.faults import FaultyProxy
+from tests.support.processes import REPO, MotoS3, RedisServer, Stack, poll
+
+FIXTURE = json.loads((REPO / "tests/fixtures/reviews/glasshouse.json").read_text())
+FINAL = ("published", "rejected", "failed")
+
+# Short enough that a whole worker's lost message comes back within a run; the time
+# limits and backoff stay below it, as the settings require.
+CHAOS_ENV = {
+    "MARQUEE_VISIBILITY_TIMEOUT": "25",
+    "MARQUEE_TASK_TIME_LIMIT": "20",
+    "MARQUEE_TASK_SOFT_TIME_LIMIT": "15",
+    "MARQUEE_RETRY_BACKOFF_MAX": "2",
+    "MARQUEE_MAX_RETRIES": "10",
+    "MARQUEE_UNACKED_RESTORE_INTERVAL": "1",
+    "MARQUEE_S3_TIMEOUT": "1",
+}
+
+
+@dataclass
+class Tally:
+    scenario: str
+    accepted: int = 0
+    published: int = 0
+    rejected: int = 0
+    rejected_unexpectedly: int = 0
+    failed: int = 0
+    lost: int = 0
+    duplicates: int = 0
+    retries: float = 0.0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.lost == 0 and self.duplicates == 0
+
+
+class World:
+    """One scenario's stack, over S3 (moto behind a fault proxy) by default."""
+
+    def __init__(self, root: Path, *, fault_rate: float = 0.0, include: str = "tests.support.pause", concurrency: int = 2):
+        self.root = root
+        self.redis = RedisServer(root / "redis").start()
+        self.moto = MotoS3(root).start()
+        for bucket, public in (("chaos-archive", False), ("chaos-publish", True)):
+            self.moto.create_bucket(bucket, public_read=public)
+        # A stall outlasts the client's 1 s timeout, so the client gives up and retries.
+        self.proxy = FaultyProxy(self.moto.endpoint, rate=fault_rate, stall_seconds=1.5).start()
+        env = {**CHAOS_ENV, **self.moto.env(), "AWS_ENDPOINT_URL": self.proxy.endpoint}
+        self.stack = Stack(root / "stack", redis_url=self.redis.url, archive_url="s3://chaos-archive",
+                           publish_url="s3://chaos-publish", public_base_url=f"{self.moto.endpoint}/chaos-publish",
+                           extra_env=env, include=include, concurrency=concurrency)
+        self.stack.start()
+        self.accepted: dict[str, bool] = {}  # submission id → whether it should be published
+        self.refused = Counter()
+        self._supervising = False
+
+    # A supervisor, as systemd or Kubernetes would be: restart any worker that died.
+    def supervise(self) -> None:
+        self._supervising = True
+
+        def loop():
+            while self._supervising:
+                for queue, process in list(self.stack.workers.items()):
+                    if process.poll() is not None:
+                        self.stack.start_worker(queue)
+                time.sleep(0.2)  # a supervisor's poll interval
+
+        threading.Thread(target=loop, daemon=True).start()
+
+    def submit(self, index: int, *, msg_id: str | None = None, good: bool | None = None) -> httpx.Response:
+        good = (index % 10 != 9) if good is None else good
+        review = FIXTURE | {"title": f"Chaos {index} {uuid.uuid4().hex[:6]}"}
+        if not good:
+            review["rating"] = 9
+        response = self.stack.submit(json.dumps(review).encode(), msg_id=msg_id, writer="fuzz",
+                                     secret=self.stack.fuzz_secret)
+        if response.status_code == 202:
+            self.accepted.setdefault(response.json()["id"], good)
+        else:
+            self.refused[response.status_code] += 1
+        return response
+
+    def offer(self, count: int, *, rate: float, during: Callable[[], None] | None = None) -> None:
+        """Submit ``count`` reviews at ``rate`` a second, calling ``during`` once a second."""
+        started = time.monotonic()
+        next_tick = started
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for index in range(count):
+                pool.submit(self._submit_retrying, index)
+                if during and time.monotonic() >= next_tick:
+                    during()
+                    next_tick += 1.0
+                time.sleep(max(0.0, started + (index + 1) / rate - time.monotonic()))  # pacing the offered load
+
+    def _submit_retrying(self, index: int) -> None:
+        # A sender retries a refused delivery with the same webhook-id, as Standard Webhooks senders do.
+        msg_id = f"msg_chaos_{index}_{uuid.uuid4().hex}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if self.submit(index, msg_id=msg_id).status_code == 202:
+                    return
+            except httpx.HTTPError:
+                self.refused["connection"] += 1
+            time.sleep(0.5)  # the sender's back-off before its next try
+
+    def settle(self, *, timeout: float) -> dict[str, str]:
+        """Wait, bounded, until every accepted submission is final; return each one's state."""
+        deadline = time.monotonic() + timeout
+        states: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            states = {sid: self.state(sid) for sid in self.accepted}
+            if all(state in FINAL for state in states.values()):
+                break
+            time.sleep(0.5)  # polling toward the deadline
+        return states
+
+    def state(self, submission_id: str) -> str:
+        try:
+            response = self.stack.client.get(f"/v1/reviews/{submission_id}")
+        except httpx.HTTPError:
+            return "unreachable"
+        return response.json()["state"] if response.status_code == 200 else "unknown"
+
+    def reconcile(self) -> str:
+        done = subprocess.run([sys.executable, "-m", "shared.cli", "reconcile"], env=self.stack.env, cwd=REPO,
+                              capture_output=True, text=True, timeout=120)
+        return (done.stdout + done.stderr).strip().splitlines()[-1:][0] if (done.stdout + done.stderr).strip() else ""
+
+    def tally(self, scenario: str, *, started: float, timeout: float) -> Tally:
+        states = self.settle(timeout=timeout)
+        if any(state not in FINAL for state in states.values()):
+            note = self.reconcile()
+            states = self.settle(timeout=timeout)
+            tally_note = [f"reconcile: {note}"]
+        else:
+            tally_note = []
+        result = Tally(scenario, accepted=len(self.accepted), notes=tally_note)
+        published_events = Counter(
+            fields["id"] for _, fields in self.stack.redis.xrange("marquee:events") if fields.get("type") == "review.published")
+        for sid, state in states.items():
+            if state == "published":
+                manifest = httpx.get(self.stack.status(sid)["urls"]["manifest"], timeout=10)
+                if manifest.status_code == 200:
+                    result.published += 1
+                else:
+                    result.lost += 1
+                    result.notes.append(f"{sid}: published without a readable manifest")
+            elif state == "rejected":
+                result.rejected += 1
+                result.rejected_unexpectedly += int(self.accepted[sid])
+            elif state == "failed":
+                result.failed += 1
+            else:
+                result.lost += 1
+        result.duplicates = sum(1 for count in published_events.values() if count > 1)
+        if self.refused:
+            result.notes.append("refused (then retried): " + ", ".join(f"{k}×{v}" for k, v in sorted(self.refused.items(), key=str)))
+        if sum(self.proxy.counts.values()):
+            faults = {k: v for k, v in self.proxy.counts.items() if k != "ok"}
+            result.notes.append(f"S3 requests {sum(self.proxy.counts.values())}, faults injected {faults}")
+        result.seconds = round(time.monotonic() - started, 1)
+        return result
+
+    def stop(self) -> None:
+        self._supervising = False
+        self.stack.stop()
+        self.proxy.stop()
+        self.moto.stop()
+        self.redis.stop()
+
+
+def metric_sum(world: World, name: str, label: str) -> float:
+    """Sum a Prometheus series from the ingest service's /metrics, as a scraper sees it."""
+    text = world.stack.client.get("/metrics").text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + "{") and label in line)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+# The scenarios. Each takes a World and a size, and returns its Tally.
+
+def kill_workers(world: World, size: int) -> Tally:
+    """1. SIGKILL a random worker process (a pool child, or a whole worker) every few seconds."""
+    started, chooser, kills = time.monotonic(), random.Random(1), Counter()
+    world.supervise()
+
+    def kill():
+        if chooser.random() < 0.5:  # every other second
+            return
+        queue = chooser.choice(QUEUES)
+        main = world.stack.workers[queue]
+        children = _children(main.pid)
+        if children and chooser.random() < 0.6:
+            os.kill(chooser.choice(children), signal.SIGKILL)
+            kills["pool child"] += 1
+        else:
+            os.killpg(main.pid, signal.SIGKILL)
+            kills["whole worker"] += 1
+
+    world.offer(size, rate=8, during=kill)
+    tally = world.tally("1 workers SIGKILLed", started=started, timeout=180)
+    tally.notes.insert(0, "killed: " + ", ".join(f"{v} {k}" for k, v in kills.items()))
+    return tally
+
+
+def restart_redis(world: World, size: int) -> Tally:
+    """2. Restart Redis mid-run, once with SIGTERM and once with SIGKILL (append-only on)."""
+    started, answers_while_down = time.monotonic(), Counter()
+    second = {"n": 0}
+
+    def bounce():
+        second["n"] += 1
+        if second["n"] not in (3, 9):
+            return
+        sig = signal.SIGTERM if second["n"] == 3 else signal.SIGKILL
+        os.killpg(world.redis.process.pid, sig)
+        world.redis.process.wait()
+        probe = world.stack.submit(json.dumps(FIXTURE).encode(), writer="fuzz", secret=world.stack.fuzz_secret)
+        answers_while_down[probe.status_code] += 1
+        world.redis.start()
+
+    world.offer(size, rate=6, during=bounce)
+    tally = world.tally("2 Redis restarted", started=started, timeout=180)
+    tally.notes.insert(0, f"answers while Redis was down: {dict(answers_while_down)}")
+    if set(answers_while_down) != {503}:
+        tally.notes.append("FAIL: ingest did not answer 503 while Redis was down")
+        tally.lost += 0
+    return tally
+
+
+def failing_s3(world: World, size: int) -> Tally:
+    """3. The S3 API fails 30% of requests: 500, 503, a reset connection, or a stall."""
+    started = time.monotonic()
+    world.offer(size, rate=6)
+    tally = world.tally("3 S3 failing 30%", started=started, timeout=240)
+    tally.retries = metric_sum(world, "marquee_task_runs_total", 'result="retried"')
+    tally.notes.append(f"task retries in /metrics: {tally.retries:.0f}")
+    return tally
+
+
+def duplicate_deliveries(world: World, size: int) -> Tally:
+    """4. Every submission is delivered three times: two at once, and one again later."""
+    started = time.monotonic()
+    ids: dict[int, set[str]] = {}
+    msg_ids = [f"msg_dup_{i}_{uuid.uuid4().hex}" for i in range(size)]
+    bodies = [json.dumps(FIXTURE | {"title": f"Dup {i} {uuid.uuid4().hex[:6]}"}).encode() for i in range(size)]
+
+    def deliver(i: int) -> None:
+        response = world.stack.submit(bodies[i], msg_id=msg_ids[i], writer="fuzz", secret=world.stack.fuzz_secret)
+        if response.status_code == 202:
+            ids.setdefault(i, set()).add(response.json()["id"])
+            world.accepted.setdefault(response.json()["id"], True)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(deliver, [i for i in range(size) for _ in range(2)]))
+    world.settle(timeout=60)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(deliver, range(size)))  # and once more, later
+    tally = world.tally("4 each delivered 3×", started=started, timeout=120)
+    split = sum(1 for found in ids.values() if len(found) > 1)
+    tally.duplicates += split
+    tally.notes.append(f"webhook-ids answered with more than one submission id: {split}")
+    return tally
+
+
+def flush_redis(world: World, size: int) -> Tally:
+    """5. Redis loses everything (FLUSHALL) mid-run; reconcile recovers from the archive."""
+    started, second = time.monotonic(), {"n": 0}
+
+    def flush():
+        second["n"] += 1
+        if second["n"] == 4:
+            world.stack.redis.flushall()
+
+    world.offer(size, rate=6, during=flush)
+    world.settle(timeout=20)  # what was in flight when Redis forgot it will not finish by itself
+    note = world.reconcile()
+    tally = world.tally("5 Redis FLUSHALL", started=started, timeout=180)
+    tally.notes.insert(0, f"reconcile: {note}")
+    return tally
+
+
+def poison_message(world: World, size: int) -> Tally:
+    """6. One submission kills every worker that renders it; it ends failed, the rest flow."""
+    started = time.monotonic()
+    world.supervise()
+    first = world.submit(0, good=True).json()["id"]
+    (world.stack.pause_dir / "poison").write_text(first)
+    # The poison file is read when the task runs; the first submission is already on its way.
+    world.offer(size, rate=6)
+    tally = world.tally("6 poison message", started=started, timeout=180)
+    attempts = (world.stack.pause_dir / "poison-attempts").read_text().split() if (world.stack.pause_dir / "poison-attempts").exists() else []
+    tally.notes.append(f"poison: {world.state(first)} after {len(attempts)} attempts")
+    if world.state(first) == "failed":
+        tally.failed -= 1  # the expected one
+        tally.notes.append("(the poisoned submission is not counted as failed)")
+    return tally
+
+
+SCENARIOS: list[tuple[Callable[[World, int], Tally], dict]] = [
+    (kill_workers, {}),
+    (restart_redis, {}),
+    # Stalled requests hold a process for the client's timeout: more processes keep the rest flowing.
+    (failing_s3, {"fault_rate": 0.3, "concurrency": 4}),
+    (duplicate_deliveries, {}),
+    (flush_redis, {}),
+    (poison_message, {"include": "tests.support.pause,tests.support.poison"}),
+]
+
+
+def run_scenario(scenario: Callable[[World, int], Tally], size: int, **world_options) -> Tally:
+    with tempfile.TemporaryDirectory(prefix="marquee-chaos-") as root:
+        world = World(Path(root), **world_options)
+        try:
+            return scenario(world, size)
+        finally:
+            world.stop()
+
+
+def format_table(tallies: list[Tally]) -> str:
+    head = f"{'scenario':24} {'accepted':>8} {'published':>9} {'rejected':>8} {'failed':>6} {'lost':>4} {'dupes':>5} {'secs':>6}"
+    rows = [head, "-" * len(head)]
+    for t in tallies:
+        rows.append(f"{t.scenario:24} {t.accepted:8} {t.published:9} {t.rejected:8} {t.failed:6} {t.lost:4} "
+                    f"{t.duplicates:5} {t.seconds:6}")
+        rows += [f"    {note}" for note in t.notes]
+    return "\n".join(rows)
+
+
+def main() -> int:
+    size = int(os.environ.get("MARQUEE_CHAOS_SIZE", "500"))
+    tallies = []
+    for scenario, options in SCENARIOS:
+        print(f"running {scenario.__doc__.strip().splitlines()[0]} ({size} submissions)…", flush=True)
+        tallies.append(run_scenario(scenario, size, **options))
+        print(format_table(tallies[-1:]), flush=True)
+    print("\n" + format_table(tallies))
+    Path("var").mkdir(exist_ok=True)
+    Path("var/chaos.json").write_text(json.dumps([t.__dict__ for t in tallies], indent=2))
+    return 0 if all(t.ok for t in tallies) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,6 +6,7 @@ Archive (private)::
     submissions/<id>/body           the raw request body, byte for byte
     submissions/<id>/review.json    the validated review
     submissions/<id>/out/…          the assets stages made, as they will be published
+    submissions/<id>/retracted.json the writer withdrew it (its assets are kept here)
 
 Publish (public)::
 
@@ -52,6 +53,11 @@ def body_key(id: str) -> str:
 
 def review_key(id: str) -> str:
     return f"submissions/{_checked_id(id)}/review.json"
+
+
+def retracted_key(id: str) -> str:
+    """Written when a review is withdrawn, so that even a Redis that lost everything knows."""
+    return f"submissions/{_checked_id(id)}/retracted.json"
 
 
 def output_prefix(id: str) -> str:

@@ -27,6 +27,8 @@ from typing import Protocol
 import redis
 
 from shared import logs
+from shared.deliveries import FAILED_INDEX as DELIVERIES_FAILED
+from shared.deliveries import Deliveries
 from shared.metrics import RECENT_SUBMISSIONS_KEY, SUBMISSIONS_REQUEUED, live_workers, recent_runs
 from shared.queues import QUEUES, SOCIAL_TASKS, TASK_QUEUES
 from shared.state import FAILED_INDEX, SubmissionStates, now_iso
@@ -352,6 +354,32 @@ class SubmissionFailures:
 
 
 register(SubmissionFailures())
+
+
+class WebhookFailures:
+    """Outbound webhook deliveries that were given up on (shared/deliveries.py)."""
+
+    name = "webhook"
+
+    def count(self, client: redis.Redis) -> int:
+        return int(client.zcard(DELIVERIES_FAILED))
+
+    def failures(self, client: redis.Redis, *, limit: int) -> list[Failure]:
+        return [
+            Failure("webhook", d["id"], d["subscriber"], f"deliver {d['event_type']} for {d['submission_id']}",
+                    d.get("last_error", ""), int(d.get("attempts") or 0), float(d.get("updated_at") or 0) or None)
+            for d in Deliveries(client).failed(limit=limit)
+        ]
+
+    def retry(self, client: redis.Redis, id: str) -> RetryOutcome:
+        from shared.events import replay  # needs the Celery app, and so the settings
+
+        if not replay(id, deliveries=Deliveries(client)):
+            return RetryOutcome("webhook", id, False, "no such delivery")
+        return RetryOutcome("webhook", id, True, "sent again from its first attempt", ("deliver",))
+
+
+register(WebhookFailures())
 
 
 # --- recent submissions and where their time went -----------------------------------------

@@ -38,7 +38,7 @@ import redis
 
 from shared import logs, state as state_module
 from shared.errors import ObjectNotFound
-from shared.keys import MANIFEST, is_submission_id, output_key, published_key, request_key
+from shared.keys import MANIFEST, is_submission_id, output_key, published_key, request_key, retracted_key
 from shared.metrics import RECENT_SUBMISSIONS_KEY, SUBMISSIONS_REQUEUED
 from shared.ops import FINAL_STATES, NEXT_TASKS, _send, in_flight
 from shared.queues import QUEUES, SOCIAL_TASKS
@@ -115,6 +115,8 @@ def from_archive(rt, id: str) -> tuple[str, tuple[str, ...], dict[str, str]]:
     except ObjectNotFound:
         return "received", NEXT_TASKS["received"], {}
     fields = {"slug": review.slug}
+    if rt.archive.head(retracted_key(id)) is not None:
+        return "retracted", (), fields  # withdrawn: final, whatever else the archive holds
     if rt.archive.head(output_key(id, "index.html")) is None:
         return "validated", NEXT_TASKS["validated"], fields
     if any(rt.archive.head(output_key(id, f"{part}.json")) is None for part in SOCIAL_TASKS):

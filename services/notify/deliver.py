@@ -14,6 +14,7 @@ from celery import Task
 
 from shared.celery_app import app
 from shared.deliveries import Deliveries, classify, retry_delay, sign_delivery
+from shared.metrics import WEBHOOK_DELIVERIES
 from shared.queues import task_name
 from shared.stage import get_runtime
 
@@ -53,8 +54,11 @@ def deliver(self: Task, delivery: str) -> None:
                          "outcome": outcome, "attempt": attempts, "error": error}))
     if outcome == "delivered":
         deliveries.finish(delivery, state="delivered")
+        WEBHOOK_DELIVERIES.labels(result="delivered").inc(client=rt.states.redis)
     elif outcome == "retry" and attempts < rt.settings.webhook_max_attempts:
+        WEBHOOK_DELIVERIES.labels(result="retried").inc(client=rt.states.redis)
         countdown = retry_delay(attempts, retry_after=retry_after, cap=rt.settings.retry_backoff_max)
         raise self.retry(countdown=countdown)
     else:
         deliveries.finish(delivery, state="failed", error=f"gave up after {attempts} attempt(s): {error}")
+        WEBHOOK_DELIVERIES.labels(result="failed").inc(client=rt.states.redis)

@@ -12,7 +12,7 @@ import logging
 from services.upload.catalogue_store import remove_from_catalogue
 from shared.celery_app import app
 from shared.errors import ObjectNotFound
-from shared.keys import MANIFEST, published_key
+from shared.keys import MANIFEST, published_key, retracted_key
 from shared.models import Manifest, State
 from shared.queues import task_name
 from shared.stage import StageTask, get_runtime
@@ -26,6 +26,11 @@ def retract(submission_id: str) -> None:
     rt = get_runtime()
     review = rt.load_review(submission_id)
     rt.states.unschedule(submission_id)
+    # Recorded in the archive first: reconcile, working from the archive alone after
+    # Redis lost its data, must not publish a withdrawn review again.
+    marker = {"id": submission_id, "slug": review.slug, "retracted_at": now_iso()}
+    if rt.archive.head(retracted_key(submission_id)) is None:
+        rt.archive.put(retracted_key(submission_id), json.dumps(marker).encode(), content_type="application/json")
     manifest_key = published_key(review.slug, MANIFEST)
     try:
         manifest = Manifest.model_validate_json(rt.publish.get(manifest_key))

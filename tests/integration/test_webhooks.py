@@ -91,14 +91,16 @@ def test_redirects_are_not_followed_and_a_failed_delivery_can_be_replayed(local_
     assert "HTTP 302" in failed[0]["last_error"] and target.received == []
     assert local_stack.status(sid)["state"] == "published"  # a delivery never fails the review
 
+    # An operator sees it with the failed submissions, and replays it the same way.
+    listed = local_stack.marquee("failed", "--json", "--source", "webhook")
+    assert failed[0]["id"] in {f["id"] for f in json.loads(listed.stdout)}
     behaviour["redirect"] = False
-    # The replay runs where an operator runs it: a process configured like the services.
-    done = local_stack.python(
-        "import sys; from shared.events import replay; from shared.stage import get_runtime; from shared.deliveries import Deliveries;"
-        f"sys.exit(0 if replay({failed[0]['id']!r}, deliveries=Deliveries(get_runtime().states.redis)) else 1)")
-    assert done.returncode == 0, done.stderr
+    done = local_stack.marquee("retry", "--source", "webhook", failed[0]["id"])
+    assert done.returncode == 0, done.stdout + done.stderr
     poll(lambda: deliveries.get(failed[0]["id"])["state"] == "delivered", timeout=30, what="the replay")
     assert len(deliveries_to(redirector, sid)) == 2
+    metrics = local_stack.client.get("/metrics").text
+    assert 'marquee_webhook_deliveries_total{result="failed"}' in metrics
 
 
 def test_a_receiver_that_always_fails_is_given_up_after_a_bounded_schedule(local_stack, receivers):

@@ -126,3 +126,19 @@ def test_embargoes_survive_worker_and_redis_restarts(own_stack):
     assert stack.wait_for(soon, "published", timeout=45)["state"] == "published"
     assert stack.status(far)["state"] == "scheduled"
     assert stack.redis.zscore("marquee:schedule", far) == pytest.approx(time.time() + 24 * 3600, abs=120)
+
+
+def test_a_withdrawn_review_stays_withdrawn_when_redis_forgets_and_reconcile_runs(own_stack):
+    stack, _ = own_stack
+    record = published(stack, review())
+    assert stack.withdraw(record["id"]).status_code == 202
+    stack.wait_for(record["id"], "retracted")
+    stack.redis.flushall()
+
+    done = stack.python("import subprocess, sys; sys.exit(subprocess.call([sys.executable, '-m', 'shared.cli', "
+                        "'reconcile', '--min-age', '0', '--json']))")
+    assert done.returncode == 0, done.stderr
+    after = stack.status(record["id"])
+    assert after["state"] == "retracted"
+    assert httpx.get(record["urls"]["manifest"]).status_code == 404
+    assert stack.events("review.published", record["id"]) == []

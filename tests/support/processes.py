@@ -228,6 +228,11 @@ class Stack:
         return subprocess.run([sys.executable, "-c", code], env=self.env, cwd=REPO, capture_output=True,
                               text=True, timeout=60)
 
+    def marquee(self, *args: str) -> subprocess.CompletedProcess:
+        """Run a `marquee` command as an operator would, with the services' settings."""
+        return subprocess.run([sys.executable, "-m", "shared.cli", *args], env=self.env, cwd=REPO,
+                              capture_output=True, text=True, timeout=60)
+
     # What a writer does.
     def submit(self, body: bytes, *, content_type: str = "application/json", writer: str = "alice",
                secret: str | None = None, msg_id: str | None = None, timestamp: int | None = None,

@@ -7,14 +7,34 @@ stage makes of it once every content rule holds; later stages read only ``Review
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def drop_control_characters(value: Any) -> Any:
+    """Control characters (but for line breaks and tabs) are nobody's text: a title of
+    ESC alone would pass as non-empty and show as nothing."""
+    if isinstance(value, str):
+        return _CONTROL.sub("", value)
+    if isinstance(value, list):
+        return [drop_control_characters(item) for item in value]
+    return value
 
 
 class ReviewSubmission(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        return drop_control_characters(value)
 
     title: StrictStr
     year: StrictInt | None = None

@@ -345,14 +345,17 @@ def poison_message(world: World, size: int) -> Tally:
     return tally
 
 
-SCENARIOS: list[tuple[Callable[[World, int], Tally], dict]] = [
-    (kill_workers, {}),
-    (restart_redis, {}),
+# (scenario, submissions in a full run, options). Scenario 1 offers the 500 the issue
+# asks for; the S3 scenario fewer, as every publication takes seconds of retries at a
+# 30% fault rate. MARQUEE_CHAOS_SCALE multiplies them all (0.1 for a quick look).
+SCENARIOS: list[tuple[Callable[[World, int], Tally], int, dict]] = [
+    (kill_workers, 500, {}),
+    (restart_redis, 200, {}),
     # Stalled requests hold a process for the client's timeout: more processes keep the rest flowing.
-    (failing_s3, {"fault_rate": 0.3, "concurrency": 4}),
-    (duplicate_deliveries, {}),
-    (flush_redis, {}),
-    (poison_message, {"include": "tests.support.pause,tests.support.poison"}),
+    (failing_s3, 60, {"fault_rate": 0.3, "concurrency": 4}),
+    (duplicate_deliveries, 200, {}),
+    (flush_redis, 200, {}),
+    (poison_message, 100, {"include": "tests.support.pause,tests.support.poison"}),
 ]
 
 
@@ -376,9 +379,13 @@ def format_table(tallies: list[Tally]) -> str:
 
 
 def main() -> int:
-    size = int(os.environ.get("MARQUEE_CHAOS_SIZE", "500"))
+    scale = float(os.environ.get("MARQUEE_CHAOS_SCALE", "1"))
+    only = os.environ.get("MARQUEE_CHAOS_ONLY", "")  # e.g. "1,3": run just these scenarios
     tallies = []
-    for scenario, options in SCENARIOS:
+    for number, (scenario, size, options) in enumerate(SCENARIOS, start=1):
+        if only and str(number) not in only.split(","):
+            continue
+        size = max(10, int(size * scale))
         print(f"running {scenario.__doc__.strip().splitlines()[0]} ({size} submissions)…", flush=True)
         tallies.append(run_scenario(scenario, size, **options))
         print(format_table(tallies[-1:]), flush=True)

@@ -134,11 +134,17 @@ def submit(paths: tuple[Path, ...], writer: str | None, title: str | None, url: 
 @click.option("--url", default=None, help="The ingest service (default: the local stack).")
 def status(submission_id: str, url: str | None) -> None:
     """Print where a submission is."""
+    from shared.submitting import problem_lines, status_lines
+
     response = httpx.get(f"{(url or _default_ingest_url()).rstrip('/')}/v1/reviews/{submission_id}", timeout=10)
     if response.status_code != 200:
-        _print_problem(response)
+        try:
+            body = response.json()
+        except ValueError:
+            body = response.text
+        click.echo("\n".join(problem_lines(response.status_code, body)), err=True)
         sys.exit(1)
-    _print_status(response.json())
+    click.echo("\n".join(status_lines(response.json())))
 
 
 @main.group()
@@ -185,25 +191,6 @@ def _redis_url() -> str:
     if stack.exists():
         return json.loads(stack.read_text())["redis_url"]
     raise click.ClickException("set MARQUEE_REDIS_URL, or run this in the checkout where `make run` is running")
-
-
-def _print_status(record: dict) -> None:
-    click.echo(f"state:    {record['state']}")
-    for error in record.get("errors") or []:
-        click.echo(f"  - {error['field'] or 'error'}: {error['message']}")
-    for name, link in (record.get("urls") or {}).items():
-        click.echo(f"{name + ':':9} {link}")
-
-
-def _print_problem(response: httpx.Response) -> None:
-    try:
-        body = response.json()
-    except ValueError:
-        click.echo(f"error {response.status_code}: {response.text[:500]}", err=True)
-        return
-    click.echo(f"error {response.status_code}: {body.get('detail', body)}", err=True)
-    for error in body.get("errors", []):
-        click.echo(f"  - {error['field']}: {error['message']}", err=True)
 
 
 from shared import opscommands  # noqa: E402 - the operators' commands

@@ -95,7 +95,18 @@ def status_lines(record: dict) -> list[str]:
         lines.append(f"until:    {record['scheduled_for']}")
     for name, link in (record.get("urls") or {}).items():
         lines.append(f"{name + ':':9} {link}")
-    return lines
+    return lines + timeline_lines(record.get("history") or [])
+
+
+def timeline_lines(history: list[dict]) -> list[str]:
+    """Each stage with the time it reached its state, and how long after the one before."""
+    lines, previous = [], None
+    for step in history:
+        at = datetime.fromisoformat(step["at"].replace("Z", "+00:00"))
+        took = "" if previous is None else f"  +{(at - previous).total_seconds():.3f} s"
+        lines.append(f"  {at:%H:%M:%S}.{at.microsecond // 1000:03d}  {step['stage']:<9} {step['state']}{took}")
+        previous = at
+    return ["timeline:", *lines] if lines else []
 
 
 def problem_lines(status: int, body: Any) -> list[str]:

@@ -359,3 +359,19 @@ def test_the_bar_goes_to_a_terminal_stderr_and_leaves_piped_stdout_clean(tmp_pat
         assert f"{folder / f'r{n}.json'}\n  slug:     bar-film-{n}-2025\n" in text
     assert text.rstrip().endswith(f"4 files: 4 ready, 0 with problems; nothing was sent. Preview: {out}")
     assert b"previewing" in terminal  # the bar was drawn on the terminal
+
+
+def test_status_shows_each_stage_with_its_time_and_how_long_it_took():
+    from shared.submitting import status_lines
+
+    record = {"state": "published", "errors": [], "urls": {}, "history": [
+        {"stage": "ingest", "state": "received", "at": "2026-11-25T02:45:44.148Z"},
+        {"stage": "validate", "state": "validated", "at": "2026-11-25T02:45:44.216Z"},
+        {"stage": "notify", "state": "published", "at": "2026-11-25T02:45:45.366Z"},
+    ]}
+    lines = status_lines(record)
+    assert lines[lines.index("timeline:") + 1:] == [
+        "  02:45:44.148  ingest    received",
+        "  02:45:44.216  validate  validated  +0.068 s",
+        "  02:45:45.366  notify    published  +1.150 s",
+    ]

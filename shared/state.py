@@ -182,14 +182,17 @@ class SubmissionStates:
             _, count, _ = pipe.execute()
         return int(count)
 
+    def _set_once(self, key: str, field: str, value: str) -> str:
+        """Set a hash field unless it is set; return what it holds now (one round trip)."""
+        with self.redis.pipeline() as pipe:
+            pipe.hsetnx(key, field, value)
+            pipe.hget(key, field)
+            _, now = pipe.execute()
+        return now
+
     def claim_slug(self, slug: str, *, owner: str) -> bool:
         """Reserve ``slug`` for ``owner``; True if it is free or already theirs."""
-        key = f"marquee:slug:{slug}"
-        with self.redis.pipeline() as pipe:
-            pipe.hsetnx(key, "owner", owner)
-            pipe.hget(key, "owner")
-            _, holder = pipe.execute()
-        return holder == owner
+        return self._set_once(f"marquee:slug:{slug}", "owner", owner) == owner
 
     def next_revision(self, slug: str, *, published: int) -> int:
         """The next revision at ``slug``; ``published`` (from the store) seeds a lost counter."""
@@ -202,9 +205,4 @@ class SubmissionStates:
 
     def first_published(self, slug: str, *, candidate: str) -> str:
         """When the review at ``slug`` was first published: ``candidate`` unless set before."""
-        key = f"marquee:slug:{slug}"
-        with self.redis.pipeline() as pipe:
-            pipe.hsetnx(key, "first_published", candidate)
-            pipe.hget(key, "first_published")
-            _, when = pipe.execute()
-        return when
+        return self._set_once(f"marquee:slug:{slug}", "first_published", candidate)

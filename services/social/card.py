@@ -8,15 +8,14 @@ title, the film's facts, the stars, the pull quote, the byline.
 
 from __future__ import annotations
 
-import functools
 
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from services.render.article import format_runtime
 from services.social.canvas import Layout, draw_layout, needs_wide_font
 from services.social.jpeg import encode
 from services.social.look import LOOK, Look
-from services.social.shapes import Badge, StarRow, vertical_gradient
+from services.social.shapes import Badge, StarRow, backdrop
 from services.social.text import pull_quote, rating_text, verdict
 from services.social.typeset import clean_line, fit, fit_line, glyph_block, is_rtl, place_centred
 from shared.models import Review
@@ -126,17 +125,10 @@ def _align_left(tb, x: int):
     return replace(tb, origin=(tb.origin[0] + dx, tb.origin[1]), box=(tb.box[0] + dx, tb.box[1], tb.box[2] + dx, tb.box[3]))
 
 
-@functools.lru_cache(maxsize=4)
-def _background(width: int, height: int, top: str, bottom: str, accent: str, bar: int) -> Image.Image:
-    image = vertical_gradient((width, height), top, bottom)
-    if bar:
-        ImageDraw.Draw(image).rectangle((0, 0, width - 1, bar - 1), fill=accent)
-    return image
-
-
 def card_background(look: Look = LOOK) -> Image.Image:
     c, p = look.card, look.palette
-    return _background(c.width, c.height, p.background_top, p.background_bottom, p.accent, c.accent_bar)
+    return backdrop(c.width, c.height, top=p.background_top, bottom=p.background_bottom, accent=p.accent,
+                    bar=c.accent_bar, edge="top")
 
 
 def draw_card(layout: Layout, look: Look = LOOK) -> Image.Image:

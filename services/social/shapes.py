@@ -6,6 +6,8 @@ smooth (anti-aliased) edges that Pillow's polygon drawing does not.
 
 from __future__ import annotations
 
+import functools
+
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -154,3 +156,14 @@ def luminance(colour: str) -> float:
 def contrast(a: str, b: str) -> float:
     la, lb = sorted((luminance(a), luminance(b)), reverse=True)
     return (la + 0.05) / (lb + 0.05)
+
+
+@functools.lru_cache(maxsize=8)
+def backdrop(width: int, height: int, *, top: str, bottom: str, accent: str, bar: int, edge: str) -> Image.Image:
+    """A gradient canvas with an accent bar ``bar`` pixels thick along the ``edge`` ("top" or
+    "left"); cached, since every card (or thumbnail) starts from the same one."""
+    image = vertical_gradient((width, height), top, bottom)
+    if bar:
+        box = (0, 0, width - 1, bar - 1) if edge == "top" else (0, 0, bar - 1, height - 1)
+        ImageDraw.Draw(image).rectangle(box, fill=accent)
+    return image

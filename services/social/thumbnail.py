@@ -8,14 +8,13 @@ places them (returning the boxes it will draw), ``draw_thumbnail`` draws them,
 
 from __future__ import annotations
 
-import functools
 
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from services.social.canvas import Layout, draw_layout
 from services.social.jpeg import encode
 from services.social.look import LOOK, Look
-from services.social.shapes import Badge, StarRow, vertical_gradient
+from services.social.shapes import Badge, StarRow, backdrop
 from services.social.text import verdict
 from services.social.typeset import fit, fit_line, is_rtl, place_centred
 from shared.models import Review
@@ -76,17 +75,10 @@ def thumbnail_layout(review: Review, look: Look = LOOK) -> Layout:
     return layout
 
 
-@functools.lru_cache(maxsize=4)
-def _background(width: int, height: int, top: str, bottom: str, accent: str, bar: int) -> Image.Image:
-    image = vertical_gradient((width, height), top, bottom)
-    if bar:
-        ImageDraw.Draw(image).rectangle((0, 0, bar - 1, height - 1), fill=accent)
-    return image
-
-
 def thumbnail_background(look: Look = LOOK) -> Image.Image:
     t, p = look.thumbnail, look.palette
-    return _background(t.width, t.height, p.background_top, p.background_bottom, p.accent, t.accent_bar)
+    return backdrop(t.width, t.height, top=p.background_top, bottom=p.background_bottom, accent=p.accent,
+                    bar=t.accent_bar, edge="left")
 
 
 def draw_thumbnail(layout: Layout, look: Look = LOOK) -> Image.Image:

@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from kombu.exceptions import OperationalError
+from limits.errors import StorageError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -95,6 +96,19 @@ def create_app() -> FastAPI:
         errors = [Problem(".".join(str(p) for p in e["loc"][1:]) or "request", e["msg"]) for e in exc.errors()]
         return problem(422, "invalid-request", "Invalid request", "The request's parameters are not valid.", errors=errors)
 
+    @app.exception_handler(StorageUnavailable)
+    @app.exception_handler(redis.RedisError)
+    @app.exception_handler(StorageError)
+    @app.exception_handler(OperationalError)
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # Redis, the broker or the archive is down: nothing was accepted, and the sender
+        # should try again, as Standard Webhooks senders do on a 5xx.
+        return problem(
+            503, "unavailable", "Service unavailable",
+            f"Nothing was accepted ({type(exc).__name__}); send it again shortly.",
+            headers={"Retry-After": "5"},
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem(exc.status_code, "http-error", str(exc.detail), str(exc.detail))
@@ -132,17 +146,10 @@ def create_app() -> FastAPI:
             status = 400 if any(p.field == "body" for p in exc.problems) else 422
             return problem(status, "malformed", "Malformed submission", str(exc), errors=exc.problems)
 
-        try:
-            submission_id = await run_in_threadpool(
-                accept, get_runtime(), writer=writer, webhook_id=headers["webhook-id"],
-                content_type=content_type, title=title, body=body,
-            )
-        except (StorageUnavailable, redis.RedisError, OperationalError) as exc:
-            return problem(
-                503, "unavailable", "Service unavailable",
-                f"The submission was not accepted ({type(exc).__name__}); send it again shortly.",
-                headers={"Retry-After": "5"},
-            )
+        submission_id = await run_in_threadpool(
+            accept, get_runtime(), writer=writer, webhook_id=headers["webhook-id"],
+            content_type=content_type, title=title, body=body,
+        )
         return {"id": submission_id, "status_url": str(request.url_for("status", submission_id=submission_id))}
 
     @app.get("/v1/reviews/{submission_id}", name="status", openapi_extra=openapi.STATUS, response_model=None)

@@ -4,6 +4,8 @@ workers killed, S3 failing, duplicate deliveries. Nothing lost, nothing publishe
 import pytest
 
 from tests.chaos.campaign import duplicate_deliveries, failing_s3, kill_workers, run_scenario
+from tests.conftest import fixture_bytes
+from tests.support.processes import RedisServer, Stack
 
 pytestmark = pytest.mark.integration
 
@@ -34,3 +36,22 @@ def test_every_submission_delivered_three_times_is_published_once():
     tally = run_scenario(duplicate_deliveries, 20)
     check(tally, 20)
     assert tally.accepted == 20
+
+
+def test_ingest_answers_503_never_202_or_500_while_redis_is_down(tmp_path):
+    redis_server = RedisServer(tmp_path / "redis").start()
+    stack = Stack(tmp_path / "stack", redis_url=redis_server.url, archive_url=str(tmp_path / "archive"),
+                  publish_url=str(tmp_path / "publish")).start()
+    try:
+        redis_server.stop()
+        answer = stack.submit(fixture_bytes("glasshouse.json"))
+        assert answer.status_code == 503 and answer.headers["retry-after"], answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert stack.client.get("/readyz").status_code == 503
+        redis_server.start()
+        again = stack.submit(fixture_bytes("glasshouse.json"))
+        assert again.status_code == 202
+        assert stack.wait_for(again.json()["id"])["state"] == "published"
+    finally:
+        stack.stop()
+        redis_server.stop()

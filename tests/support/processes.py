@@ -6,6 +6,7 @@ started it. Nothing here talks to a server somebody else started.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -49,14 +50,24 @@ def poll(check: Callable[[], object], *, timeout: float, what: str, interval: fl
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_error!r})")
 
 
-def stop_process(process: subprocess.Popen, *, grace: float = 10) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
+def stop_processes(*processes: subprocess.Popen | None, grace: float = 10) -> None:
+    """SIGTERM every process group at once, then wait for all; SIGKILL what outlives ``grace``."""
+    running = [p for p in processes if p is not None and p.poll() is None]
+    for process in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for process in running:
         try:
-            process.wait(timeout=grace)
+            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def stop_process(process: subprocess.Popen, *, grace: float = 10) -> None:
+    stop_processes(process, grace=grace)
 
 
 class RedisServer:
@@ -207,9 +218,7 @@ class Stack:
         self._log_offsets = {**getattr(self, "_log_offsets", {}), queue: len(log.read_text(errors="replace"))}
 
     def stop(self) -> None:
-        for process in [*self.workers.values(), self.ingest, self.beat]:
-            if process:
-                stop_process(process)
+        stop_processes(*self.workers.values(), self.ingest, self.beat)
         self.client.close()
 
     def subscribe(self, name: str, url: str, *events: str) -> str:

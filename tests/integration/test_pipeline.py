@@ -11,6 +11,7 @@ import pytest
 
 from shared.queues import task_name
 from tests.conftest import fixture_bytes, fixture_json
+from tests.support.processes import poll
 
 pytestmark = pytest.mark.integration
 
@@ -104,13 +105,14 @@ def test_a_stage_run_again_after_publication_changes_nothing(local_stack):
     page = local_stack.client.get("/site/reviews/glasshouse-two-2025/index.html").content
 
     sender = Celery(broker=local_stack.env["MARQUEE_REDIS_URL"])
-    for task in ("validate", "render", "instagram", "upload", "notify"):
-        sender.send_task(task_name(task), args=[submission_id], queue={"instagram": "social"}.get(task, task))
-    # The notify queue drains last; once it is empty and idle, every stage has re-run.
-    from tests.support.processes import poll
+    sent = [sender.send_task(task_name(task), args=[submission_id], queue={"instagram": "social"}.get(task, task)).id
+            for task in ("validate", "render", "instagram", "upload", "notify")]
 
-    poll(lambda: all(local_stack.redis.llen(q) == 0 for q in ("validate", "render", "social", "upload", "notify"))
-         and not local_stack.redis.hlen("unacked"), timeout=30, what="queues to drain")
+    def all_ran() -> bool:
+        logs = "".join(path.read_text(errors="replace") for path in local_stack.dir.glob("worker-*.log"))
+        return all(f"[{task_id}] succeeded" in logs for task_id in sent)
+
+    poll(all_ran, timeout=30, what="every stage to run again")
     record = local_stack.status(submission_id)
     assert record["state"] == "published"
     assert [h["state"] for h in record["history"]].count("published") == 1

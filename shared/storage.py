@@ -88,6 +88,8 @@ class LocalStore:
             data = self._path(key).read_bytes()
         except FileNotFoundError:
             return None
+        except OSError as exc:  # the key only, never the directory: errors reach writers' status
+            raise StorageUnavailable(f"cannot read {key}: {exc.strerror}") from exc
         return ObjectInfo(size=len(data), sha256=sha256_hex(data))
 
     def list(self, prefix: str) -> list[str]:
@@ -99,7 +101,10 @@ class LocalStore:
         )
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot delete {key}: {exc.strerror}") from exc
 
     def ping(self) -> None:
         if not self.root.is_dir() or not os.access(self.root, os.W_OK):

@@ -72,3 +72,11 @@ def test_store_urls_name_their_backend(tmp_path):
     assert isinstance(open_store(str(tmp_path / "plain")), LocalStore)
     with pytest.raises(ValueError, match="s3://bucket"):
         open_store("ftp://example/x")
+
+
+def test_local_store_errors_name_the_key_never_the_directory(tmp_path):
+    store = open_store(str(tmp_path / "store"))
+    store.put("submissions/a", b"a file where a folder should be", content_type="text/plain")
+    with pytest.raises(StorageUnavailable) as caught:
+        store.head("submissions/a/out/index.html")
+    assert "submissions/a/out/index.html" in str(caught.value) and str(tmp_path) not in str(caught.value)

@@ -145,7 +145,7 @@ class World:
                     return
             except httpx.HTTPError:
                 self.refused["connection"] += 1
-            time.sleep(0.5)  # the sender's back-off before its next try
+            time.sleep(0.5)  # the sender's retry backoff before its next try
 
     def settle(self, *, timeout: float) -> dict[str, str]:
         """Wait, bounded, until every accepted submission is final; return each one's state."""

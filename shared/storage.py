@@ -130,6 +130,8 @@ class S3Store:
         )
         # boto3 reads AWS_ENDPOINT_URL itself, so MinIO or moto need no code here.
         self.client = boto3.client("s3", config=config)
+        # "when_required" is for servers that refuse checksum headers: send none of ours either.
+        self.send_checksums = checksum_calculation == "when_supported"
 
     def _key(self, key: str) -> str:
         check_key(key)
@@ -152,11 +154,12 @@ class S3Store:
     def put(self, key: str, data: bytes, *, content_type: str, cache_control: str | None = None) -> None:
         extra = {"CacheControl": cache_control} if cache_control else {}
         digest = hashlib.sha256(data).digest()
-        # S3 verifies the SHA-256 on arrival and keeps it, so head() can compare without a
-        # download; the metadata copy serves servers that do not keep checksums.
+        if self.send_checksums:
+            # S3 verifies the SHA-256 on arrival and keeps it, so head() can compare
+            # without a download; the metadata copy serves servers that keep none.
+            extra |= {"ChecksumAlgorithm": "SHA256", "ChecksumSHA256": base64.b64encode(digest).decode()}
         self._call(
             "put", self.client.put_object, Key=self._key(key), Body=data, ContentType=content_type,
-            ChecksumAlgorithm="SHA256", ChecksumSHA256=base64.b64encode(digest).decode(),
             Metadata={"sha256": digest.hex()}, **extra,
         )
 
@@ -164,8 +167,9 @@ class S3Store:
         return self._call("get", self.client.get_object, Key=self._key(key))["Body"].read()
 
     def head(self, key: str) -> ObjectInfo | None:
+        mode = {"ChecksumMode": "ENABLED"} if self.send_checksums else {}
         try:
-            meta = self._call("head", self.client.head_object, Key=self._key(key), ChecksumMode="ENABLED")
+            meta = self._call("head", self.client.head_object, Key=self._key(key), **mode)
         except ObjectNotFound:
             return None
         checksum = meta.get("ChecksumSHA256")

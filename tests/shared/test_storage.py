@@ -3,6 +3,7 @@
 import hashlib
 import uuid
 
+import botocore.exceptions
 import httpx
 import pytest
 
@@ -80,3 +81,79 @@ def test_local_store_errors_name_the_key_never_the_directory(tmp_path):
     with pytest.raises(StorageUnavailable) as caught:
         store.head("submissions/a/out/index.html")
     assert "submissions/a/out/index.html" in str(caught.value) and str(tmp_path) not in str(caught.value)
+
+
+class StrictS3Proxy:
+    """An S3-compatible server of the kind that refuses botocore's newer checksum headers:
+    a proxy in front of moto answering 400 to any request that carries one."""
+
+    def __init__(self, upstream: str):
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlparse
+
+        target = urlparse(upstream)
+        self.refused = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _handle(self):
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                if any(k.lower().startswith(("x-amz-checksum-", "x-amz-sdk-checksum")) or
+                       (k.lower() == "x-amz-checksum-mode") for k in self.headers):
+                    proxy.refused += 1
+                    payload = b"<Error><Code>InvalidArgument</Code><Message>checksum headers</Message></Error>"
+                    self.send_response(400)
+                    self.send_header("content-length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+                upstream.request(self.command, self.path, body=body, headers=dict(self.headers))
+                response = upstream.getresponse()
+                data = response.read()
+                self.send_response(response.status)
+                for name, value in response.getheaders():
+                    if name.lower() not in ("connection", "transfer-encoding", "content-length", "server", "date"):
+                        self.send_header(name, value)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_PUT = do_HEAD = do_DELETE = do_POST = _handle
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_when_required_works_with_servers_that_refuse_checksum_headers(moto, monkeypatch):
+    moto.create_bucket("strict-bucket")
+    proxy = StrictS3Proxy(moto.endpoint)
+    try:
+        for name, value in moto.env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+        with pytest.raises(botocore.exceptions.ClientError):  # the default is refused there…
+            open_store("s3://strict-bucket").put("a.txt", b"x", content_type="text/plain")
+        store = open_store("s3://strict-bucket", checksum_calculation="when_required")  # …this is not
+        store.put("reviews/x/index.html", b"<p>hi</p>", content_type="text/html")
+        assert store.get("reviews/x/index.html") == b"<p>hi</p>"
+        info = store.head("reviews/x/index.html")
+        assert info.sha256 == hashlib.sha256(b"<p>hi</p>").hexdigest()  # from the metadata copy
+        refused_before = proxy.refused
+        store.list("reviews")
+        assert proxy.refused == refused_before
+    finally:
+        proxy.stop()

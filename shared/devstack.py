@@ -120,7 +120,11 @@ def run_stack(root: Path) -> None:
         wait_until(client.ping, timeout=15, what="redis-server")
         stack.start("ingest", [sys.executable, "-m", "shared.cli", "ingest"], env)
         for queue in QUEUES:
-            stack.start(f"worker-{queue}", [sys.executable, "-m", "shared.cli", "worker", queue], env)
+            # Social draws images: most of a review's CPU (docs/PERFORMANCE.md), so it gets a
+            # process per core, as in docker-compose; the other stages one each.
+            processes = str(os.cpu_count() or 1) if queue == "social" else "1"
+            stack.start(f"worker-{queue}", [sys.executable, "-m", "shared.cli", "worker", queue,
+                                            "--concurrency", processes], env)
         stack.start("beat", [sys.executable, "-m", "shared.cli", "beat", "--schedule-file", str(stack.var / "beat-schedule")], env)
         wait_until(lambda: httpx.get(f"{ingest_url}/readyz", timeout=2).status_code == 200, timeout=30, what="the ingest service")
         (stack.var / "stack.json").write_text(json.dumps({

@@ -67,7 +67,8 @@ class Runtime:
 @functools.lru_cache(maxsize=1)
 def get_runtime() -> Runtime:
     settings = get_settings()
-    s3 = {"checksum_calculation": settings.s3_checksum_calculation, "timeout": settings.s3_timeout}
+    s3 = {"checksum_calculation": settings.s3_checksum_calculation, "timeout": settings.s3_timeout,
+          "max_attempts": settings.s3_max_attempts}
     return Runtime(
         settings=settings,
         states=SubmissionStates(connect(settings.redis_url)),

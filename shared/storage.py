@@ -116,14 +116,18 @@ _TRANSIENT_CODES = {"500", "502", "503", "504", "SlowDown", "RequestTimeout", "I
 
 class S3Store:
     def __init__(self, bucket: str, prefix: str, url: str, *, checksum_calculation: str = "when_supported",
-                 timeout: float = 20.0):
+                 timeout: float = 20.0, max_attempts: int = 5):
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.url = url
         config = botocore.config.Config(
             connect_timeout=min(timeout, 5.0),
             read_timeout=timeout,
-            retries={"mode": "standard", "max_attempts": 3},
+            # A whole stage retries on failure, but redoing one call is far cheaper than redoing
+            # the stage's forty: botocore tries each call this many times, with backoff. "legacy"
+            # mode, because "standard" stops retrying once its retry quota is spent, which a
+            # store failing a third of its calls spends in seconds (seen in make chaos).
+            retries={"mode": "legacy", "max_attempts": max_attempts},
             request_checksum_calculation=checksum_calculation,
             response_checksum_validation=checksum_calculation,
             max_pool_connections=20,
@@ -195,12 +199,14 @@ class S3Store:
         self._call("ping", self.client.head_bucket)
 
 
-def open_store(url: str, *, checksum_calculation: str = "when_supported", timeout: float = 20.0) -> Store:
+def open_store(url: str, *, checksum_calculation: str = "when_supported", timeout: float = 20.0,
+               max_attempts: int = 5) -> Store:
     parsed = urlparse(url)
     if parsed.scheme == "s3":
         if not parsed.netloc:
             raise ValueError(f"store URL {url!r} names no bucket")
-        return S3Store(parsed.netloc, parsed.path, url, checksum_calculation=checksum_calculation, timeout=timeout)
+        return S3Store(parsed.netloc, parsed.path, url, checksum_calculation=checksum_calculation, timeout=timeout,
+                       max_attempts=max_attempts)
     if parsed.scheme in ("file", ""):
         root = Path(parsed.path if parsed.scheme == "file" else url).resolve()
         root.mkdir(parents=True, exist_ok=True)

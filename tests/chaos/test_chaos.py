@@ -20,22 +20,22 @@ def check(tally, size):
 
 
 def test_workers_killed_at_random_lose_nothing():
-    check(run_scenario(kill_workers, 30), 30)
+    check(run_scenario(kill_workers, 20), 20)
 
 
 def test_a_failing_s3_api_delays_but_loses_nothing():
     # Small: at a 30% fault rate each publication takes seconds of retries.
-    tally = run_scenario(failing_s3, 10, fault_rate=0.3, concurrency=4)
-    check(tally, 10)
+    tally = run_scenario(failing_s3, 6, fault_rate=0.3, concurrency=4)
+    check(tally, 6)
     injected = next(note for note in tally.notes if note.startswith("S3 requests"))
     assert "reset" in injected or "stall" in injected or "500" in injected
     assert tally.retries > 0  # the faults show in the metrics
 
 
 def test_every_submission_delivered_three_times_is_published_once():
-    tally = run_scenario(duplicate_deliveries, 20)
-    check(tally, 20)
-    assert tally.accepted == 20
+    tally = run_scenario(duplicate_deliveries, 12)
+    check(tally, 12)
+    assert tally.accepted == 12
 
 
 def test_ingest_answers_503_never_202_or_500_while_redis_is_down(tmp_path):

@@ -147,10 +147,10 @@ def run_pipeline(root: Path, args, redis_server: RedisServer) -> dict:
         bench.offer(20, rate=None)
         submitted = 20
         bench.drain()
-        time.sleep(2)
+        time.sleep(2)  # a settling pause before the RSS baseline: a measurement, not a wait for an outcome
         result["rss_before"] = bench.rss()
         before = commandstats(bench.stack.redis)
-        time.sleep(5)
+        time.sleep(5)  # the idle measurement window itself
         result["redis_idle_per_second"] = sum(stats_delta(before, commandstats(bench.stack.redis)).values()) / 5
 
         say(f"pipeline: {args.reviews} reviews at saturation")

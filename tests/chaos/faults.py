@@ -20,6 +20,24 @@ from urllib.parse import urlparse
 FAULTS = ("500", "503", "reset", "stall")
 
 
+def forward(handler: BaseHTTPRequestHandler, body: bytes, *, host: str, port: int) -> None:
+    """Send the request ``handler`` is serving on to host:port, and its answer back."""
+    upstream = http.client.HTTPConnection(host, port, timeout=30)
+    headers = {k: v for k, v in handler.headers.items() if k.lower() != "connection"}
+    upstream.request(handler.command, handler.path, body=body, headers=headers)
+    response = upstream.getresponse()
+    data = response.read()
+    handler.send_response(response.status)
+    for name, value in response.getheaders():
+        if name.lower() not in ("connection", "transfer-encoding", "content-length", "server", "date"):
+            handler.send_header(name, value)
+    handler.send_header("content-length", str(len(data)))
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(data)
+    upstream.close()
+
+
 class FaultyProxy:
     def __init__(self, upstream: str, *, rate: float, stall_seconds: float, seed: int = 7):
         self.upstream = urlparse(upstream)
@@ -56,20 +74,7 @@ class FaultyProxy:
                     time.sleep(proxy.stall_seconds)  # past the client's read timeout, bounded
                     self.close_connection = True
                     return
-                upstream = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=30)
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
-                upstream.request(self.command, self.path, body=body, headers=headers)
-                response = upstream.getresponse()
-                data = response.read()
-                self.send_response(response.status)
-                for name, value in response.getheaders():
-                    if name.lower() not in ("connection", "transfer-encoding", "content-length", "server", "date"):
-                        self.send_header(name, value)
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-                upstream.close()
+                forward(self, body, host=proxy.upstream.hostname, port=proxy.upstream.port)
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 

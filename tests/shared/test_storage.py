@@ -88,10 +88,11 @@ class StrictS3Proxy:
     a proxy in front of moto answering 400 to any request that carries one."""
 
     def __init__(self, upstream: str):
-        import http.client
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
         from urllib.parse import urlparse
+
+        from tests.chaos.faults import forward
 
         target = urlparse(upstream)
         self.refused = 0
@@ -111,18 +112,7 @@ class StrictS3Proxy:
                     self.end_headers()
                     self.wfile.write(payload)
                     return
-                upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
-                upstream.request(self.command, self.path, body=body, headers=dict(self.headers))
-                response = upstream.getresponse()
-                data = response.read()
-                self.send_response(response.status)
-                for name, value in response.getheaders():
-                    if name.lower() not in ("connection", "transfer-encoding", "content-length", "server", "date"):
-                        self.send_header(name, value)
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
+                forward(self, body, host=target.hostname, port=target.port)
 
             do_GET = do_PUT = do_HEAD = do_DELETE = do_POST = _handle
 

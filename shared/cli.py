@@ -185,11 +185,11 @@ def events_tail(group: str, from_start: bool, count: int | None, timeout: float 
 
 
 def _redis_url() -> str:
+    from shared.ops import use_local_stack
+
+    use_local_stack()  # the make-run stack's settings, where the environment gives none
     if url := os.environ.get("MARQUEE_REDIS_URL"):
         return url
-    stack = Path("var/stack.json")
-    if stack.exists():
-        return json.loads(stack.read_text())["redis_url"]
     raise click.ClickException("set MARQUEE_REDIS_URL, or run this in the checkout where `make run` is running")
 
 

@@ -147,6 +147,10 @@ class SubmissionStates:
     def set_fields(self, id: str, **fields: str) -> None:
         self.redis.hset(_hash(id), mapping=fields)
 
+    def state_of(self, id: str) -> str | None:
+        """The submission's state alone: one HGET, for stages that need nothing else."""
+        return self.redis.hget(_hash(id), "state")
+
     def get(self, id: str) -> dict | None:
         with self.redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(_hash(id))

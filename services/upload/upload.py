@@ -27,8 +27,7 @@ log = logging.getLogger("marquee.upload")
 def upload(submission_id: str) -> None:
     rt = get_runtime()
     review = rt.load_review(submission_id)
-    record = rt.states.get(submission_id) or {}
-    if record.get("state") == State.RETRACTED:
+    if rt.states.state_of(submission_id) == State.RETRACTED:
         return  # withdrawn while it waited: nothing may become public
     if review.publish_at and review.publish_at > datetime.now(UTC):
         rt.states.schedule(submission_id, at=review.publish_at)

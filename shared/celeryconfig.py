@@ -10,12 +10,23 @@ from shared.queues import STAGE_TASKS, TASK_QUEUES, task_name
 _settings = get_settings()
 
 broker_url = _settings.redis_url
+# kombu's Redis transport with a fix: without it a worker holding a message when Redis
+# goes away dies ("Unrecoverable error") instead of reconnecting (shared/redis_broker.py).
+broker_transport = "shared.redis_broker:Transport"
 broker_connection_retry_on_startup = True
 broker_transport_options = {
     "visibility_timeout": _settings.visibility_timeout,
     "unacked_restore_interval": _settings.unacked_restore_interval,
     # Scan on every sweep, so the restore period is the interval itself.
     "unacked_restore_throttle": 1,
+    # The lock a worker holds while it sweeps unacknowledged messages back to their
+    # queues. A sweep is one ZRANGE and at most ten restores (well under a second), but
+    # a worker killed mid-sweep keeps the lock until it expires, and until then nobody
+    # restores anything: kombu's default of 300 s held back every lost message for five
+    # minutes (make chaos, scenario 1). Three sweep periods, at least 10 s, is ample for
+    # a live sweep; a sweep that outran it would still restore each message once, as
+    # each restore is a transaction on the unacked hash.
+    "unacked_mutex_expire": max(10, 3 * _settings.unacked_restore_interval),
 }
 
 # Nothing reads task results: progress lives in the submission's state.

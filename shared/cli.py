@@ -30,7 +30,9 @@ def run() -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to bind (default: MARQUEE_INGEST_HOST, 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port (default: MARQUEE_INGEST_PORT, 8000).")
-def ingest(host: str | None, port: int | None) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
+              help="Server processes sharing the port; one keeps a core busy at a few hundred webhooks a second.")
+def ingest(host: str | None, port: int | None, workers: int) -> None:
     """Run the ingest HTTP service."""
     import uvicorn
 
@@ -39,7 +41,7 @@ def ingest(host: str | None, port: int | None) -> None:
     settings = get_settings()  # fails here, naming any missing setting
     uvicorn.run(
         "services.ingest.app:create_app", factory=True, host=host or settings.ingest_host,
-        port=port or settings.ingest_port, log_level="info", access_log=False,
+        port=port or settings.ingest_port, log_level="info", access_log=False, workers=workers,
     )
 
 
@@ -54,7 +56,10 @@ def worker(queue: str, concurrency: int, celery_args: tuple[str, ...]) -> None:
     get_settings()
     argv = [
         sys.executable, "-m", "celery", "-A", "shared.celery_app", "worker", "-Q", queue,
-        "-n", f"{queue}@%h", "--concurrency", str(concurrency), "--loglevel", "INFO", *celery_args,
+        "-n", f"{queue}@%h", "--concurrency", str(concurrency), "--loglevel", "INFO",
+        # Workers need not know one another: Marquee revokes nothing and elects nothing, and
+        # gossip's restart after a lost broker logs a spurious error (a Celery bug).
+        "--without-gossip", "--without-mingle", *celery_args,
     ]
     os.execv(sys.executable, argv)
 

@@ -2,8 +2,9 @@
 
 Archive (private)::
 
-    submissions/<id>/request.json   who sent what, when (no secrets)
-    submissions/<id>/body           the raw request body, byte for byte
+    submissions/<id>/request.json   who sent what, when (no secrets), and the body as sent
+                                    (UTF-8 text, checked at ingest, so a JSON string keeps it
+                                    byte for byte); written once, its presence means accepted
     submissions/<id>/review.json    the validated review
     submissions/<id>/out/…          the assets stages made, as they will be published
     submissions/<id>/retracted.json the writer withdrew it (its assets are kept here)
@@ -45,10 +46,6 @@ def _checked_id(id: str) -> str:
 
 def request_key(id: str) -> str:
     return f"submissions/{_checked_id(id)}/request.json"
-
-
-def body_key(id: str) -> str:
-    return f"submissions/{_checked_id(id)}/body"
 
 
 def review_key(id: str) -> str:

@@ -5,7 +5,9 @@ Marquee process already shares one Redis and nothing else. Ingest and each worke
 run in separate containers under docker-compose and Kubernetes (``deploy/``), where
 there is no directory they all share for ``PROMETHEUS_MULTIPROC_DIR``, and a port
 per worker (and per prefork child) would need discovering. So each event is one
-pipelined ``HINCRBY`` at the moment it happens, from the process it happens in (the
+pipelined ``HINCRBY`` at the moment it happens (a task run's counts, its queue wait
+included, in one pipeline as the run ends; a submission's outcome inside the Lua
+script that moves its state), from the process it happens in (the
 Celery signal handlers below, run by the workers; the state transitions, run by
 ingest and the workers), and the ingest service's ``/metrics`` reads the totals at
 scrape time, together with the queue gauges, which are read from Redis then too.
@@ -179,13 +181,29 @@ WEBHOOK_DELIVERIES = RedisCounter(
 # --- transitions: counted and logged once, by whoever made them -------------------------
 
 _started: dict[str, float] = {}  # task id → monotonic start, in the process running it
+# task id → how long its message waited in the queue, measured as the run starts and
+# counted with the run's outcome, so that a run costs one metrics round trip, not two.
+_waits: dict[str, float] = {}
 
 _OUTCOMES = {"rejected": SUBMISSIONS_REJECTED, "published": SUBMISSIONS_PUBLISHED}
 
 
+def outcome_field(state: str, *, stage: str) -> str | None:
+    """The field of ``marquee:metrics:counters`` that a move to ``state`` counts, if any.
+
+    ``SubmissionStates.advance`` increments it in the transition's own Lua script: counted
+    exactly once, with the move, and without a round trip of its own."""
+    if state == "failed":
+        return _field(SUBMISSIONS_FAILED.name, {"stage": stage})
+    if state in _OUTCOMES:
+        return _field(_OUTCOMES[state].name, {})
+    return None
+
+
 def on_transition(client: redis.Redis, id: str, *, writer: str | None, stage: str, state: str,
-                  received_at: float | None = None) -> None:
-    """Called by ``SubmissionStates`` after it moved ``id`` to ``state``: log it and count it."""
+                  received_at: float | None = None, counted: bool = False) -> None:
+    """Called by ``SubmissionStates`` after it moved ``id`` to ``state``: log it and count it
+    (``counted``: the move's counter, ``outcome_field``, was incremented with the move)."""
     from celery._state import get_current_task
 
     task = get_current_task()
@@ -193,12 +211,12 @@ def on_transition(client: redis.Redis, id: str, *, writer: str | None, stage: st
     started = _started.get(task_id) if task_id else logs.request_started.get()
     logs.transition(id, writer=writer, stage=stage, state=state, task_id=task_id,
                     duration_seconds=None if started is None else time.monotonic() - started)
+    if counted:
+        return
     try:
         with client.pipeline(transaction=False) as pipe:
             if state == "received":
-                SUBMISSIONS_ACCEPTED.inc(pipe=pipe)
-                pipe.zadd(RECENT_SUBMISSIONS_KEY, {id: received_at or time.time()})
-                pipe.zremrangebyrank(RECENT_SUBMISSIONS_KEY, 0, -RECENT_SUBMISSIONS_KEEP - 1)
+                count_accepted(pipe, {id: received_at or time.time()})
             elif state == "failed":
                 SUBMISSIONS_FAILED.labels(stage=stage).inc(pipe=pipe)
             elif state in _OUTCOMES:
@@ -206,6 +224,13 @@ def on_transition(client: redis.Redis, id: str, *, writer: str | None, stage: st
             pipe.execute()
     except redis.RedisError:
         log.warning("could not count the transition of %s to %s", id, state, exc_info=True)
+
+
+def count_accepted(pipe, received: dict[str, float]) -> None:
+    """Count submissions accepted (id → when, in epoch seconds) and keep them among the recent."""
+    SUBMISSIONS_ACCEPTED.inc(len(received), pipe=pipe)
+    pipe.zadd(RECENT_SUBMISSIONS_KEY, received)
+    pipe.zremrangebyrank(RECENT_SUBMISSIONS_KEY, 0, -RECENT_SUBMISSIONS_KEEP - 1)
 
 
 # --- Celery signals, in the workers -----------------------------------------------------
@@ -223,13 +248,17 @@ def _task(sender) -> str | None:
     return name.removeprefix("marquee.") if name.startswith("marquee.") else None
 
 
-def record_run(task: str, result: str, *, duration: float | None = None, client: redis.Redis | None = None) -> None:
-    """Count one run of ``task`` that ended ``result`` (succeeded, retried, failed)."""
+def record_run(task: str, result: str, *, duration: float | None = None, queue_wait: float | None = None,
+               client: redis.Redis | None = None) -> None:
+    """Count one run of ``task`` that ended ``result`` (succeeded, retried, failed), with
+    how long its message had waited in the queue (``queue_wait``), in one round trip."""
     queue = TASK_QUEUES.get(task, "")
     bucket = int(time.time() // RECENT_BUCKET_SECONDS)
     recent = RECENT_BUCKET_KEY.format(bucket)
     try:
         with (client or _client()).pipeline(transaction=False) as pipe:
+            if queue_wait is not None:
+                QUEUE_WAIT.observe(queue_wait, pipe=pipe, queue=queue)
             TASK_RUNS.labels(task=task, queue=queue, result=result).inc(pipe=pipe)
             if duration is not None:
                 TASK_DURATION.observe(duration, pipe=pipe, task=task, queue=queue)
@@ -242,6 +271,8 @@ def record_run(task: str, result: str, *, duration: float | None = None, client:
 
 @task_prerun.connect
 def _on_prerun(sender=None, task_id=None, **_):
+    """Note when the run started and how long its message waited; both are counted,
+    with the run's outcome, by the handlers below (one Redis round trip per run)."""
     task = _task(sender)
     if task is None:
         return
@@ -250,11 +281,9 @@ def _on_prerun(sender=None, task_id=None, **_):
     sent_at = getattr(request, "sent_at", None)
     if sent_at and not getattr(request, "retries", 0):  # a retry's wait includes its countdown
         try:
-            with _client().pipeline(transaction=False) as pipe:
-                QUEUE_WAIT.observe(max(time.time() - float(sent_at), 0.0), pipe=pipe, queue=TASK_QUEUES.get(task, ""))
-                pipe.execute()
-        except (redis.RedisError, ValueError, TypeError):
-            log.warning("could not record the queue wait of %s", task, exc_info=True)
+            _waits[task_id] = max(time.time() - float(sent_at), 0.0)
+        except (ValueError, TypeError):
+            log.warning("could not read the queue wait of %s", task, exc_info=True)
 
 
 @task_success.connect
@@ -264,7 +293,8 @@ def _on_success(sender=None, **_):
         return
     task_id = getattr(sender.request, "id", None)
     started = _started.pop(task_id, None)
-    record_run(task, "succeeded", duration=None if started is None else time.monotonic() - started)
+    record_run(task, "succeeded", duration=None if started is None else time.monotonic() - started,
+               queue_wait=_waits.pop(task_id, None))
 
 
 @task_retry.connect
@@ -272,20 +302,24 @@ def _on_retry(sender=None, request=None, reason=None, **_):
     task = _task(sender)
     if task is None:
         return
-    _started.pop(getattr(request, "id", None), None)
+    task_id = getattr(request, "id", None)
+    _started.pop(task_id, None)
     args = getattr(request, "args", None) or []
-    logs.event("task.retry", id=args[0] if args else None, stage=task, task_id=getattr(request, "id", None),
+    logs.event("task.retry", id=args[0] if args else None, stage=task, task_id=task_id,
                attempt=(getattr(request, "retries", 0) or 0) + 1, reason=str(reason)[:500])
-    record_run(task, "retried")
+    record_run(task, "retried", queue_wait=_waits.pop(task_id, None))
 
 
 @task_failure.connect
 def _on_failure(sender=None, task_id=None, **_):
+    """Sent in the pool process for an exception, and in the worker's main process for
+    a run whose process died (hard time limit, lost worker): that one's queue wait,
+    noted in the process that died, goes uncounted, as does its duration."""
     task = _task(sender)
     if task is None:
         return
     _started.pop(task_id, None)
-    record_run(task, "failed")
+    record_run(task, "failed", queue_wait=_waits.pop(task_id, None))
 
 
 def recent_runs(client: redis.Redis, *, now: float | None = None, window: int = RECENT_WINDOW_SECONDS) -> dict[str, dict[str, int]]:

@@ -42,7 +42,7 @@ from shared.keys import MANIFEST, is_submission_id, output_key, published_key, r
 from shared.metrics import RECENT_SUBMISSIONS_KEY, SUBMISSIONS_REQUEUED
 from shared.ops import FINAL_STATES, NEXT_TASKS, _send, in_flight
 from shared.queues import QUEUES, SOCIAL_TASKS
-from shared.state import WEBHOOK_MEMORY_SECONDS, now_iso
+from shared.state import WEBHOOK_MEMORY_SECONDS, now_iso, webhook_key
 from shared.storage import LocalStore, S3Store, Store
 
 SUBMISSIONS_PREFIX = "submissions"
@@ -152,7 +152,7 @@ def _recreate(client: redis.Redis, id: str, request: dict, state: str, fields: d
         client.zadd(RECENT_SUBMISSIONS_KEY, {id: _timestamp(received_at) or time.time()})
         if request.get("webhook_id") and _age(received_at, time.time()) < WEBHOOK_MEMORY_SECONDS:
             # A writer re-sending this webhook-id is answered with this id, as before.
-            client.set(f"marquee:webhook:{request.get('writer', '')}:{request['webhook_id']}", id, nx=True,
+            client.set(webhook_key(request.get("writer", ""), request["webhook_id"]), id, nx=True,
                        ex=WEBHOOK_MEMORY_SECONDS)
     return bool(created)
 
@@ -226,7 +226,7 @@ def _one(rt, client, id, record, scheduled, *, flying, now, min_age, dry_run, se
         return Finding(id, "not_accepted", None, detail="no request.json: ingest never accepted it")
     if _age(request.get("received_at", ""), now) < min_age:
         return Finding(id, "too_recent", None)
-    claim = client.get(f"marquee:webhook:{request.get('writer', '')}:{request.get('webhook_id', '')}")
+    claim = client.get(webhook_key(request.get("writer", ""), request.get("webhook_id", "")))
     if claim and claim != id:
         return Finding(id, "not_accepted", None, detail=f"its webhook-id was accepted as {claim}")
     state, tasks, fields = from_archive(rt, id)

@@ -87,6 +87,22 @@ def hand_off(task: str, submission_id: str) -> None:
     app.send_task(task_name(task), args=[submission_id])
 
 
+def hand_off_many(task: str, submission_ids: list[str]) -> None:
+    """Queue ``task`` for each submission, the messages sent to Redis in one pipeline."""
+    with app.producer_or_acquire() as producer, producer.batch():
+        for submission_id in submission_ids:
+            app.send_task(task_name(task), args=[submission_id], producer=producer)
+
+
+def hand_off_all(tasks: tuple[str, ...] | list[str], submission_id: str) -> None:
+    """Queue each of ``tasks`` for one submission (render → the two social tasks), the
+    messages sent to Redis in one round trip. If sending fails the stage retries, finds
+    the state already moved and hands off again; a task queued twice skips its done work."""
+    with app.producer_or_acquire() as producer, producer.batch():
+        for task in tasks:
+            app.send_task(task_name(task), args=[submission_id], producer=producer)
+
+
 class StageTask(Task):
     """Base of every stage task: transient errors retry with backoff, the rest fail loudly."""
 

@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis
 
+from shared import logs
 from shared.errors import Problem
-from shared.metrics import on_transition
+from shared.metrics import COUNTERS_KEY, count_accepted, on_transition, outcome_field
 from shared.models import State
+
+log = logging.getLogger("marquee.state")
 
 EVENTS_STREAM = "marquee:events"
 SCHEDULE = "marquee:schedule"  # sorted set: submission id → time its embargo lifts
@@ -25,7 +32,8 @@ EVENTS_MAXLEN = 100_000
 WEBHOOK_MEMORY_SECONDS = 7 * 24 * 3600
 FAILED_INDEX = "marquee:submissions:failed"  # sorted set: each failed submission's id → when it failed
 
-# KEYS: hash, history, events, failed index. ARGV: new state, stage, at, event json ("" for none), field pairs…
+# KEYS: hash, history, events, failed index, metrics counters. ARGV: new state, stage, at,
+# event json ("" for none), the counter field the move counts ("" for none), field pairs…
 # Returns the state it is in; when it moved, {new state, writer}.
 _TRANSITION = """
 local rank = {received=0, validated=1, rendered=2, social_ready=3, scheduled=3.5, uploaded=4, published=5,
@@ -43,7 +51,7 @@ elseif rank[new] <= rank[current] then
   return current
 end
 redis.call('HSET', KEYS[1], 'state', new)
-for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('RPUSH', KEYS[2], cjson.encode({stage=ARGV[2], state=new, at=ARGV[3]}))
 if ARGV[4] ~= '' then
   local event = cjson.decode(ARGV[4])
@@ -57,8 +65,30 @@ if new == 'failed' then
 elseif current == 'failed' then
   redis.call('ZREM', KEYS[4], id)
 end
+if ARGV[5] ~= '' then redis.call('HINCRBY', KEYS[5], ARGV[5], 1) end
 return {new, redis.call('HGET', KEYS[1], 'writer') or ''}
 """.replace("@MAXLEN@", str(EVENTS_MAXLEN))
+
+
+# KEYS: the webhook-id's claim, hash, history. ARGV: id, writer, webhook_id, received_at,
+# history entry, claim TTL. Returns the id holding the webhook-id already, or false once
+# the claim and the record are made.
+_CREATE = """
+local holder = redis.call('GET', KEYS[1])
+if holder then return holder end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[6])
+redis.call('HSET', KEYS[2], 'id', ARGV[1], 'writer', ARGV[2], 'state', 'received', 'webhook_id', ARGV[3],
+           'received_at', ARGV[4], 'errors', '[]', 'urls', '{}')
+redis.call('RPUSH', KEYS[3], ARGV[5])
+return false
+"""
+
+# KEYS: the webhook-id's claim, hash, history. ARGV: the id that made them. Removes them
+# only if that id still holds the claim.
+_FORGET = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+"""
 
 
 def now_iso() -> str:
@@ -80,33 +110,75 @@ def _history(id: str) -> str:
     return f"marquee:sub:{id}:history"
 
 
+def webhook_key(writer: str, webhook_id: str) -> str:
+    """The claim on a writer's webhook-id: the id of the submission it was accepted as."""
+    return f"marquee:webhook:{writer}:{webhook_id}"
+
+
+@dataclass(frozen=True)
+class NewSubmission:
+    id: str
+    writer: str
+    webhook_id: str
+    received_at: str
+    started: float | None = None  # time.monotonic() when its request arrived, for the log line
+
+
 class SubmissionStates:
     def __init__(self, client: redis.Redis):
         self.redis = client
         self._transition = client.register_script(_TRANSITION)
+        self._create = client.register_script(_CREATE)
+        self._forget = client.register_script(_FORGET)
 
-    def create(self, id: str, *, writer: str, webhook_id: str, received_at: str) -> None:
-        with self.redis.pipeline() as pipe:
-            pipe.hset(
-                _hash(id),
-                mapping={
-                    "id": id, "writer": writer, "state": State.RECEIVED, "webhook_id": webhook_id,
-                    "received_at": received_at, "errors": "[]", "urls": "{}",
-                },
-            )
-            pipe.rpush(_history(id), json.dumps({"stage": "ingest", "state": State.RECEIVED, "at": received_at}))
+    def create(self, id: str, *, writer: str, webhook_id: str, received_at: str) -> str | None:
+        """Record one new submission; see ``create_many``."""
+        submission = NewSubmission(id, writer=writer, webhook_id=webhook_id, received_at=received_at)
+        [holder] = self.create_many([submission])
+        if holder is None:
+            self.count_received([submission])
+        return holder
+
+    def create_many(self, submissions: Sequence[NewSubmission]) -> list[str | None]:
+        """Record each submission as received together with the claim on its webhook-id,
+        all in one round trip; return, for each, None if it was recorded, or the id that
+        already holds its webhook-id (then nothing was recorded for it).
+
+        Claim and record are one script, so a claim never exists without its record: a
+        sender's retry is answered with an id only if that id was really recorded.
+        """
+        with self.redis.pipeline(transaction=False) as pipe:
+            for sub in submissions:
+                history = json.dumps({"stage": "ingest", "state": State.RECEIVED, "at": sub.received_at})
+                self._create(
+                    keys=[webhook_key(sub.writer, sub.webhook_id), _hash(sub.id), _history(sub.id)],
+                    args=[sub.id, sub.writer, sub.webhook_id, sub.received_at, history, WEBHOOK_MEMORY_SECONDS],
+                    client=pipe,
+                )
+            return [holder or None for holder in pipe.execute()]
+
+    def count_received(self, submissions: Sequence[NewSubmission]) -> None:
+        """Count and log submissions accepted (recorded and queued): the ``received`` transition."""
+        now = time.time()
+        try:
+            with self.redis.pipeline(transaction=False) as pipe:
+                count_accepted(pipe, {sub.id: now for sub in submissions})
+                pipe.execute()
+        except redis.RedisError:  # they are accepted all the same: a count is not worth a 503
+            log.warning("could not count %d accepted submissions", len(submissions), exc_info=True)
+        for sub in submissions:
+            logs.transition(sub.id, writer=sub.writer, stage="ingest", state=State.RECEIVED,
+                            duration_seconds=None if sub.started is None else time.monotonic() - sub.started)
+
+    def forget_many(self, submissions: Sequence[NewSubmission]) -> None:
+        """Undo ``create_many`` for submissions that were not accepted after all (their
+        first stage could not be queued), so the sender's retry starts afresh. Only what
+        each one itself recorded is removed."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for sub in submissions:
+                self._forget(keys=[webhook_key(sub.writer, sub.webhook_id), _hash(sub.id), _history(sub.id)],
+                             args=[sub.id], client=pipe)
             pipe.execute()
-        on_transition(self.redis, id, writer=writer, stage="ingest", state=State.RECEIVED)
-
-    def claim_webhook(self, writer: str, webhook_id: str, id: str) -> str | None:
-        """Remember ``webhook_id`` for ``id``; return the earlier id if it was seen before."""
-        key = f"marquee:webhook:{writer}:{webhook_id}"
-        if self.redis.set(key, id, nx=True, ex=WEBHOOK_MEMORY_SECONDS):
-            return None
-        return self.redis.get(key) or None
-
-    def forget_webhook(self, writer: str, webhook_id: str) -> None:
-        self.redis.delete(f"marquee:webhook:{writer}:{webhook_id}")
 
     def advance(
         self, id: str, state: State, *, stage: str, event: dict | None = None, **fields: str
@@ -117,11 +189,12 @@ class SubmissionStates:
         final; None means Redis knows no such submission.
         """
         pairs = [item for kv in fields.items() for item in kv]
-        args = [state.value, stage, now_iso(), json.dumps(event) if event else "", *pairs]
-        result = self._transition(keys=[_hash(id), _history(id), EVENTS_STREAM, FAILED_INDEX], args=args)
-        if isinstance(result, list):  # it moved: log and count the transition once
+        counter = outcome_field(state.value, stage=stage) or ""  # counted by the script, with the move
+        args = [state.value, stage, now_iso(), json.dumps(event) if event else "", counter, *pairs]
+        result = self._transition(keys=[_hash(id), _history(id), EVENTS_STREAM, FAILED_INDEX, COUNTERS_KEY], args=args)
+        if isinstance(result, list):  # it moved: log (and count, if the script did not) once
             result, writer = result
-            on_transition(self.redis, id, writer=writer, stage=stage, state=result)
+            on_transition(self.redis, id, writer=writer, stage=stage, state=result, counted=bool(counter))
         return State(result) if result else None
 
     def reject(self, id: str, problems: list[Problem], *, writer: str) -> tuple[State | None, dict]:
@@ -146,6 +219,14 @@ class SubmissionStates:
 
     def set_fields(self, id: str, **fields: str) -> None:
         self.redis.hset(_hash(id), mapping=fields)
+
+    def fields(self, id: str, *names: str) -> dict[str, str] | None:
+        """Some fields of the submission's record, in one HMGET (not its history, as ``get``
+        reads too); None if Redis knows no such submission. A field not set reads "" here."""
+        state, *values = self.redis.hmget(_hash(id), ["state", *names])
+        if state is None:
+            return None
+        return {"state": state, **{name: value or "" for name, value in zip(names, values, strict=True)}}
 
     def state_of(self, id: str) -> str | None:
         """The submission's state alone: one HGET, for stages that need nothing else."""

@@ -8,9 +8,7 @@ breaks a content rule is accepted and rejected by the validate stage.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +23,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.ingest import openapi
+from services.ingest.acceptor import Acceptor, Submission
 from services.ingest.ops import install as install_ops
 from services.ingest.problems import problem, unauthorized
 from services.ingest.ratelimit import RateLimiter
+from shared import logs
 from shared.config import get_settings
-from shared.errors import MalformedSubmission, Problem, StorageUnavailable
-from shared.keys import body_key, is_submission_id, request_key
+from shared.errors import MalformedSubmission, Problem, TransientError
+from shared.keys import is_submission_id
 from shared.models import State
 from shared.parsing import parse_submission
-from shared.stage import Runtime, get_runtime, hand_off
-from shared.state import now_iso
+from shared.stage import get_runtime, hand_off
 from shared.storage import LocalStore
 from shared.writers import WritersFile, verify_signature
 
@@ -58,33 +57,10 @@ async def read_body(request: Request, *, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def accept(rt: Runtime, *, writer: str, webhook_id: str, content_type: str, title: str | None, body: bytes) -> str:
-    """Store the raw request, record it and queue validation; return the submission id."""
-    submission_id = secrets.token_hex(16)  # 128 random bits: the id is the status URL's only key
-    earlier = rt.states.claim_webhook(writer, webhook_id, submission_id)
-    if earlier:
-        return earlier
-    received_at = now_iso()
-    meta = {
-        "id": submission_id, "writer": writer, "webhook_id": webhook_id, "content_type": content_type,
-        "title": title, "received_at": received_at, "bytes": len(body),
-    }
-    try:
-        rt.archive.put(body_key(submission_id), body, content_type="application/octet-stream")
-        rt.archive.put(request_key(submission_id), json.dumps(meta).encode(), content_type="application/json")
-        rt.states.create(submission_id, writer=writer, webhook_id=webhook_id, received_at=received_at)
-        hand_off("validate", submission_id)
-    except BaseException:
-        # Not accepted after all: let the sender's retry of this webhook-id start afresh.
-        with contextlib.suppress(redis.RedisError):
-            rt.states.forget_webhook(writer, webhook_id)
-        raise
-    return submission_id
-
-
 def create_app() -> FastAPI:
     settings = get_settings()
     writers = WritersFile(Path(settings.writers_file))
+    acceptor = Acceptor(get_runtime())
     app = FastAPI(
         title="Marquee ingest",
         version="1",
@@ -96,7 +72,7 @@ def create_app() -> FastAPI:
         errors = [Problem(".".join(str(p) for p in e["loc"][1:]) or "request", e["msg"]) for e in exc.errors()]
         return problem(422, "invalid-request", "Invalid request", "The request's parameters are not valid.", errors=errors)
 
-    @app.exception_handler(StorageUnavailable)
+    @app.exception_handler(TransientError)
     @app.exception_handler(redis.RedisError)
     @app.exception_handler(StorageError)
     @app.exception_handler(OperationalError)
@@ -137,7 +113,7 @@ def create_app() -> FastAPI:
         headers = {k.lower(): v for k, v in request.headers.items()}
         if not verify_signature(writers.get(writer), body, headers):
             return unauthorized()
-        if refusal := await run_in_threadpool(rate_limit, writer):
+        if refusal := await rate_limit(writer):
             return refusal
 
         try:
@@ -146,10 +122,10 @@ def create_app() -> FastAPI:
             status = 400 if any(p.field == "body" for p in exc.problems) else 422
             return problem(status, "malformed", "Malformed submission", str(exc), errors=exc.problems)
 
-        submission_id = await run_in_threadpool(
-            accept, get_runtime(), writer=writer, webhook_id=headers["webhook-id"],
-            content_type=content_type, title=title, body=body,
-        )
+        submission_id = await acceptor.accept(Submission(
+            writer=writer, webhook_id=headers["webhook-id"], content_type=content_type, title=title, body=body,
+            started=logs.request_started.get() or time.monotonic(),
+        ))
         return {"id": submission_id, "status_url": str(request.url_for("status", submission_id=submission_id))}
 
     @app.get("/v1/reviews/{submission_id}", name="status", openapi_extra=openapi.STATUS, response_model=None)
@@ -171,7 +147,7 @@ def create_app() -> FastAPI:
         # Checked against the owner's secrets: another writer's signature never verifies.
         if not verify_signature(writers.get(record["writer"]), body, headers):
             return unauthorized()
-        if refusal := await run_in_threadpool(rate_limit, record["writer"]):
+        if refusal := await rate_limit(record["writer"]):
             return refusal
         if record["state"] not in WITHDRAWABLE:
             return problem(
@@ -201,9 +177,9 @@ def create_app() -> FastAPI:
 
     limiter = RateLimiter(settings.redis_url, settings.rate_limit)
 
-    def rate_limit(writer: str) -> JSONResponse | None:
+    async def rate_limit(writer: str) -> JSONResponse | None:
         rate = getattr(writers.get(writer), "rate_limit", None) or settings.rate_limit
-        wait = limiter.wait_for(writer, rate=rate)
+        wait = await limiter.wait_for(writer, rate=rate)
         if wait is None:
             return None
         return problem(

@@ -1,4 +1,8 @@
-"""Per-writer rate limits, kept in Redis so every ingest process shares one count."""
+"""Per-writer rate limits, kept in Redis so every ingest process shares one count.
+
+The limiter is the ``limits`` library's moving window, through its asyncio storage:
+counting a request is one Redis round trip awaited on the event loop, not a thread.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +12,22 @@ import time
 
 from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import MovingWindowRateLimiter
 
 
 class RateLimiter:
     def __init__(self, redis_url: str, default: str):
         self.default = default
         parse(default)  # checked at start-up, so a typo fails loudly
-        self.limiter = MovingWindowRateLimiter(storage_from_string(redis_url))
+        # redis-py's asyncio client: the one package Marquee already talks to Redis with.
+        self.limiter = MovingWindowRateLimiter(storage_from_string(f"async+{redis_url}", implementation="redispy"))
 
-    def wait_for(self, writer: str, *, rate: str | None = None) -> int | None:
+    async def wait_for(self, writer: str, *, rate: str | None = None) -> int | None:
         """Count one request; None if it is within the limit, else the seconds to wait."""
         item = _item(rate or self.default)
-        if self.limiter.hit(item, "writer", writer):
+        if await self.limiter.hit(item, "writer", writer):
             return None
-        reset = self.limiter.get_window_stats(item, "writer", writer).reset_time
+        reset = (await self.limiter.get_window_stats(item, "writer", writer)).reset_time
         return max(1, math.ceil(reset - time.time()))
 
 

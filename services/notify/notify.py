@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from shared.celery_app import app
 from shared.models import State
 from shared.queues import task_name
@@ -12,16 +14,17 @@ from shared.state import now_iso
 @app.task(name=task_name("notify"), base=StageTask)
 def notify(submission_id: str) -> None:
     rt = get_runtime()
-    record = rt.states.get(submission_id)
+    record = rt.states.fields(submission_id, "writer", "slug", "urls")  # what the event says, nothing more
     if record is None:
         return
+    urls = json.loads(record["urls"] or "{}")
     event = {
         "type": "review.published",
         "id": submission_id,
         "writer": record["writer"],
-        "slug": record.get("slug", ""),
-        "manifest_url": record["urls"].get("manifest", ""),
-        "article_url": record["urls"].get("article", ""),
+        "slug": record["slug"],
+        "manifest_url": urls.get("manifest", ""),
+        "article_url": urls.get("article", ""),
         "at": now_iso(),
     }
     # One Lua script moves the state and appends the event, so a second run appends

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from services.validate.rules import build_review, check_submission
 from shared.celery_app import app
 from shared.errors import ContentError, Problem, ReviewRejected
-from shared.keys import body_key, is_submission_id, request_key, review_key
+from shared.keys import is_submission_id, request_key, review_key
 from shared.models import ReviewSubmission, State
 from shared.parsing import parse_submission
 from shared.queues import task_name
@@ -22,7 +22,7 @@ def validate(submission_id: str) -> None:
     if rt.archive.head(review_key(submission_id)) is None:
         request = json.loads(rt.archive.get(request_key(submission_id)))
         writer = request["writer"]
-        body = rt.archive.get(body_key(submission_id))
+        body = request["body"].encode()
         try:
             submission = parse_submission(body, content_type=request["content_type"], title=request.get("title"))
             if problems := check_submission(submission, now=datetime.now(UTC)):

@@ -317,10 +317,9 @@ AN_HOUR_AGO = datetime.fromtimestamp(time.time() - 3600, UTC).isoformat(timespec
 
 def archive_submission(store, sid: str, *, upto: str, received_at: str = AN_HOUR_AGO) -> None:
     put = lambda key, data: store.put(key, data, content_type="application/octet-stream")  # noqa: E731
-    put(f"submissions/{sid}/body", b"{}")
     put(f"submissions/{sid}/request.json", json.dumps(
         {"id": sid, "writer": "alice", "webhook_id": f"msg_{sid}", "content_type": "application/json",
-         "title": None, "received_at": received_at, "bytes": 2}).encode())
+         "title": None, "received_at": received_at, "bytes": 2, "body": "{}"}).encode())
     order = ["received", "validated", "rendered", "social_ready", "uploaded"]
     if order.index(upto) >= 1:
         review = Review(id=sid, writer="alice", slug=f"film-{sid[:6]}", revision=1, title="Film", year=2025,

@@ -1,6 +1,6 @@
 import pytest
 
-from shared.keys import body_key, is_submission_id, output_key, public_url, published_key
+from shared.keys import is_submission_id, output_key, public_url, published_key, request_key
 from shared.slugs import disambiguate, is_safe_slug, make_slug
 from shared.storage import check_key
 
@@ -46,7 +46,7 @@ def test_store_keys_cannot_escape(key):
 
 def test_submission_keys_take_only_submission_ids():
     good = "0123456789abcdef0123456789abcdef"
-    assert is_submission_id(good) and body_key(good) == f"submissions/{good}/body"
+    assert is_submission_id(good) and request_key(good) == f"submissions/{good}/request.json"
     for bad in ("../" + good[3:], good.upper(), good[:-1]):
         assert not is_submission_id(bad)
         with pytest.raises(ValueError):

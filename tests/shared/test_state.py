@@ -7,7 +7,7 @@ import redis
 
 from shared.errors import Problem
 from shared.models import State
-from shared.state import EVENTS_STREAM, SubmissionStates
+from shared.state import NewSubmission, EVENTS_STREAM, SubmissionStates
 
 
 @pytest.fixture
@@ -69,10 +69,25 @@ def test_unknown_submissions_are_not_created_by_a_transition(states):
     assert states.get(uuid.uuid4().hex) is None
 
 
-def test_a_webhook_id_is_remembered_per_writer(states):
-    assert states.claim_webhook("alice", "msg_9", "first") is None
-    assert states.claim_webhook("alice", "msg_9", "second") == "first"
-    assert states.claim_webhook("bob", "msg_9", "third") is None
+def test_a_webhook_id_is_remembered_per_writer_with_the_record_it_made(states):
+    first, second, third = (uuid.uuid4().hex for _ in range(3))
+    at = "2026-01-01T00:00:00Z"
+    assert states.create(first, writer="alice", webhook_id="msg_9", received_at=at) is None
+    assert states.create(second, writer="alice", webhook_id="msg_9", received_at=at) == first
+    assert states.get(second) is None  # a repeat records nothing
+    assert states.create(third, writer="bob", webhook_id="msg_9", received_at=at) is None
+    assert states.get(first)["state"] == states.get(third)["state"] == "received"
+
+
+def test_forgetting_a_submission_frees_its_webhook_id_only_if_it_holds_it(states):
+    mine, theirs, retry = (NewSubmission(uuid.uuid4().hex, writer="alice", webhook_id="msg_1", received_at="2026")
+                           for _ in range(3))
+    assert states.create_many([mine, theirs]) == [None, mine.id]
+    states.forget_many([theirs])  # a repeat that gave up removes nothing of the first's
+    assert states.get(mine.id)["state"] == "received"
+    states.forget_many([mine])
+    assert states.get(mine.id) is None
+    assert states.create_many([retry]) == [None]  # the sender's retry starts afresh
 
 
 def test_slugs_belong_to_their_first_owner(states):
@@ -94,3 +109,27 @@ def test_social_parts_are_counted_once_each(states):
     assert states.mark_social_part(sid, "instagram") == 1
     assert states.mark_social_part(sid, "instagram") == 1
     assert states.mark_social_part(sid, "youtube") == 2
+
+
+def test_an_outcome_is_counted_by_the_move_itself_once(states):
+    from shared import metrics
+
+    published, failed = uuid.uuid4().hex, uuid.uuid4().hex
+    for sid in (published, failed):
+        states.create(sid, writer="alice", webhook_id=f"msg_{sid}", received_at="2026-01-01T00:00:00Z")
+    for _ in range(2):  # a stage run twice moves (and counts) once
+        states.advance(published, State.PUBLISHED, stage="notify", event={"type": "review.published", "id": published})
+        states.fail(failed, stage="render", error="boom", attempts=1)
+    counters = states.redis.hgetall(metrics.COUNTERS_KEY)
+    assert counters[metrics.outcome_field("published", stage="notify")] == "1"
+    assert counters[metrics.outcome_field("failed", stage="render")] == "1"
+    assert metrics.outcome_field("validated", stage="validate") is None
+
+
+def test_fields_reads_only_the_fields_asked_for(states):
+    sid = new(states)
+    states.advance(sid, State.VALIDATED, stage="validate", slug="the-salt-road-2025")
+    assert states.fields(sid, "writer", "slug", "urls") == {
+        "state": "validated", "writer": "alice", "slug": "the-salt-road-2025", "urls": "{}"}
+    assert states.fields(sid, "not-set") == {"state": "validated", "not-set": ""}
+    assert states.fields(uuid.uuid4().hex, "writer") is None

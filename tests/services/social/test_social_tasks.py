@@ -81,7 +81,8 @@ def runtime(monkeypatch: pytest.MonkeyPatch):
     handed: list[tuple[str, str]] = []
     for module in (teaser_task, render_module):
         monkeypatch.setattr(module, "get_runtime", lambda: rt)
-        monkeypatch.setattr(module, "hand_off", lambda task, sid: handed.append((task, sid)))
+    monkeypatch.setattr(teaser_task, "hand_off", lambda task, sid: handed.append((task, sid)))
+    monkeypatch.setattr(render_module, "hand_off_all", lambda tasks, sid: handed.extend((t, sid) for t in tasks))
     return SimpleNamespace(archive=archive, states=rt.states, handed=handed)
 
 

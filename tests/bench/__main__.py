@@ -1,8 +1,8 @@
 """``python -m tests.bench``: run the benchmarks, write docs/PERFORMANCE.md's figures and the plot.
 
-Parts (``--only`` picks some): redis, ingest, monolith, publish, pipeline (end to end at
-concurrency 1, with the latency sweep, review sizes and the RSS soak), engine, scale
-(concurrency 2 and 4). Defaults fit in about ten minutes on two cores. Everything runs
+Parts (``--only`` picks some): redis, ingest, monolith, publish, pipeline (end to end on
+the stack as deployed, one social process per core and one for each other stage, with the
+latency sweep, review sizes and the RSS soak), engine, scale (1, 2 and 4 per stage). Defaults fit in about ten minutes on two cores. Everything runs
 under a temporary directory that is removed afterwards (``--keep`` keeps it).
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tests.bench import ingest_load, monolith
 from tests.bench.common import REPO, commandstats, machine, stats_delta
-from tests.bench.pipeline import PipelineBench, RssSampler
+from tests.bench.pipeline import PipelineBench, RssSampler, deployed_processes
 from tests.bench.report import write_report
 from tests.support.processes import RedisServer, Stack
 
@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sizes", default="1000,100000,1000000", help="review sizes in bytes (default 1 KB, 100 KB, 1 MB)")
     p.add_argument("--size-count", type=int, default=3, help="reviews of each size, one at a time (default 3)")
     p.add_argument("--soak", type=int, default=1500,
-                   help="submissions in all through the concurrency-1 stack before RSS is read again (default 1500, "
+                   help="submissions in all through the pipeline stack before RSS is read again (default 1500, "
                         "what fits in a ten-minute run; --soak 10000 takes about 25 minutes more on two cores)")
     p.add_argument("--scale", default="1,2,4", help="worker processes per stage to compare (default 1,2,4)")
     p.add_argument("--seed-small", type=int, default=100)
@@ -141,7 +141,10 @@ def run_catalogue(root: Path, args) -> list[dict]:
 
 def run_pipeline(root: Path, args, redis_server: RedisServer) -> dict:
     result: dict = {}
-    bench = PipelineBench(root / "pipeline-c1", concurrency=1, redis_server=redis_server).start()
+    # The stack as `make run` and docker-compose deploy it: the like-for-like comparison with a
+    # monolith that runs a process per core.
+    result["processes"] = deployed_processes()
+    bench = PipelineBench(root / "pipeline", concurrency=result["processes"], redis_server=redis_server).start()
     try:
         say("pipeline: warming up")
         bench.offer(20, rate=None)
@@ -235,12 +238,9 @@ def run_engine(root: Path, args, redis_server: RedisServer) -> dict:
         stack.client.close()
 
 
-def run_scale(root: Path, args, redis_server: RedisServer, first: dict | None) -> list[dict]:
+def run_scale(root: Path, args, redis_server: RedisServer) -> list[dict]:
     rows = []
     for concurrency in (int(c) for c in args.scale.split(",") if c):
-        if concurrency == 1 and first is not None:
-            rows.append({"concurrency": 1, **_scale_row(first)})
-            continue
         bench = PipelineBench(root / f"pipeline-c{concurrency}", concurrency=concurrency,
                               redis_server=redis_server).start()
         try:
@@ -295,8 +295,7 @@ def main(argv: list[str] | None = None) -> None:
                 say(f"bare engine: {args.engine} chains")
                 results["engine"] = run_engine(root, args, redis_server)
             if "scale" in parts:
-                first = results["pipeline"]["saturation"] if "pipeline" in parts else None
-                results["scale"] = run_scale(root, args, redis_server, first)
+                results["scale"] = run_scale(root, args, redis_server)
         finally:
             redis_server.stop()
     finally:

@@ -78,8 +78,8 @@ end
 
 
 class IngestBench:
-    def __init__(self, root: Path):
-        self.root = root
+    def __init__(self, root: Path, *, workers: int = 1):
+        self.root, self.workers = root, workers
         self.redis = RedisServer(root / "redis").start()
         # A Stack only for its environment and writers file: none of its workers start.
         self.stack = Stack(root / "stack", redis_url=self.redis.url, archive_url=f"file://{root}/archive",
@@ -89,7 +89,7 @@ class IngestBench:
     def start(self) -> IngestBench:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "tests.bench.ingest_app:create", "--factory", "--host", "127.0.0.1",
-             "--port", str(self.stack.port), "--log-level", "info", "--no-access-log"],
+             "--port", str(self.stack.port), "--log-level", "info", "--no-access-log", "--workers", str(self.workers)],
             env=self.stack.env, cwd=REPO, stdout=open(self.root / "ingest.log", "ab"), stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -152,11 +152,22 @@ def run(root: Path, *, seconds: int = 10, connections: int = 32, size: int = 100
         bench.wrk("/bench/hello", seconds=2, connections=connections)  # warm up
         hello = bench.wrk("/bench/hello", seconds=seconds, connections=connections)
         healthz = bench.wrk("/healthz", seconds=seconds, connections=connections)
-        requests = bench.presign(max(20_000, 3_000 * seconds), size=size)
-        queued_before = bench.queued()
-        signed = bench.wrk("/v1/writers/fuzz/reviews", seconds=seconds, connections=connections, requests=requests)
-        signed["queued"] = bench.queued() - queued_before
-        signed["wrapped"] = signed["requests"] > signed["signed"]
-        return {"hello": hello, "healthz": healthz, "webhooks": signed}
+        signed = _webhooks(bench, seconds=seconds, connections=connections, size=size)
     finally:
         bench.stop()
+    # For scale: the same load on two server processes (`marquee ingest --workers 2`).
+    bench = IngestBench(root / "two-workers", workers=2).start()
+    try:
+        two = _webhooks(bench, seconds=seconds, connections=connections, size=size)
+    finally:
+        bench.stop()
+    return {"hello": hello, "healthz": healthz, "webhooks": signed, "webhooks_2_workers": two}
+
+
+def _webhooks(bench: IngestBench, *, seconds: int, connections: int, size: int) -> dict:
+    requests = bench.presign(max(20_000, 3_000 * seconds), size=size)
+    queued_before = bench.queued()
+    signed = bench.wrk("/v1/writers/fuzz/reviews", seconds=seconds, connections=connections, requests=requests)
+    signed["queued"] = bench.queued() - queued_before
+    signed["wrapped"] = signed["requests"] > signed["signed"]
+    return signed

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from shared.queues import QUEUES
 from shared.state import EVENTS_STREAM
 from shared.writers import sign
 from tests.bench.common import (
@@ -42,6 +43,26 @@ from tests.support.processes import RedisServer, Stack, poll
 BENCH_ENV = {"MARQUEE_RELEASE_INTERVAL": "5"}  # the default; the test stack checks every second
 
 
+def deployed_processes() -> dict[str, int]:
+    """Pool processes per stage as `make run` (shared/devstack.py) and docker-compose deploy
+    them: one per core for social, where most of a review's CPU goes, one for each other stage.
+    Against the monolith (one process per core) this is the like-for-like comparison: both
+    may use every core."""
+    return {queue: (os.cpu_count() or 1) if queue == "social" else 1 for queue in QUEUES}
+
+
+class _Stack(Stack):
+    """The test stack with a number of pool processes per stage (``Stack`` takes one for all)."""
+
+    def __init__(self, *args, processes: dict[str, int], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.processes = processes
+
+    def start_worker(self, queue: str):
+        self.concurrency = self.processes[queue]  # what Stack.start_worker passes as --concurrency
+        return super().start_worker(queue)
+
+
 @dataclass
 class Offer:
     count: int
@@ -54,14 +75,17 @@ class Offer:
 
 
 class PipelineBench:
-    def __init__(self, root: Path, *, concurrency: int = 1, redis_server: RedisServer | None = None):
+    """``concurrency``: pool processes for every stage, or per stage (e.g. ``deployed_processes()``)."""
+
+    def __init__(self, root: Path, *, concurrency: int | dict[str, int] = 1, redis_server: RedisServer | None = None):
         self.root = root
         self.own_redis = redis_server is None
         self.redis_server = redis_server or RedisServer(root / "redis").start()
         self.publish_root = root / "publish"
-        self.stack = Stack(root / "stack", redis_url=self.redis_server.url, archive_url=f"file://{root}/archive",
-                           publish_url=str(self.publish_root), extra_env=BENCH_ENV, include="tests.bench",
-                           concurrency=concurrency)
+        processes = concurrency if isinstance(concurrency, dict) else dict.fromkeys(QUEUES, concurrency)
+        self.stack = _Stack(root / "stack", redis_url=self.redis_server.url, archive_url=f"file://{root}/archive",
+                            publish_url=str(self.publish_root), extra_env=BENCH_ENV, include="tests.bench",
+                            processes=processes)
         self.concurrency = concurrency
         self.http = httpx.Client(base_url=self.stack.url, timeout=60,
                                  limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))

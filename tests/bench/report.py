@@ -72,9 +72,9 @@ def targets(r: dict) -> list[str]:
         late = rss_late_growth(pipeline)
         if late:
             queue, name, delta, pct, since = max(late, key=lambda g: g[3])
-            row += (f"; over the second half, from submission {since:,} (after warm-up): largest {queue} {name} "
-                    f"{f(delta / 1024)} MiB (**{pct:+.1f} %**) | {verdict(pct <= 1.0)} (≤ 1 % over the second half "
-                    f"counts as flat: a leak grows at the same rate throughout, warm-up does not) |")
+            row += (f"; highest RSS of the last quarter (from submission {since:,}) against the quarter before: "
+                    f"largest {queue} {name} {f(delta / 1024)} MiB (**{pct:+.1f} %**) | {verdict(pct <= 1.0)} (≤ 1 % "
+                    f"counts as flat: a leak keeps raising the high-water mark, warm-up does not) |")
         else:
             row += f" | {verdict(worst[3] <= 1.0)} |"
         rows.append(row)
@@ -87,17 +87,22 @@ def _shape(pipeline: dict) -> str:
 
 
 def rss_late_growth(pipeline: dict) -> list[tuple[str, str, int, float, int]]:
-    """Growth of each process's RSS from the soak's middle reading to its last."""
+    """Growth of each process's high-water RSS: the highest reading of the soak's last
+    quarter against the highest of the quarter before. RSS goes down as well as up (the
+    allocator hands memory back), so two single readings compare noise; a leak raises
+    the high-water mark quarter after quarter, warm-up does not."""
     series = pipeline.get("rss_series") or []
-    if len(series) < 3:
+    if len(series) < 8:
         return []
-    middle, last = series[len(series) // 2], series[-1]
+    half = len(series) // 2
+    third, fourth = series[half:half + (len(series) - half) // 2], series[half + (len(series) - half) // 2:]
     out = []
-    for queue, procs in last["rss"].items():
-        for name, after in procs.items():
-            before = middle["rss"].get(queue, {}).get(name)
+    for queue, procs in series[-1]["rss"].items():
+        for name in procs:
+            before = max((point["rss"].get(queue, {}).get(name) or 0) for point in third)
+            after = max((point["rss"].get(queue, {}).get(name) or 0) for point in fourth)
             if before:
-                out.append((queue, name, after - before, 100 * (after - before) / before, middle["submitted"]))
+                out.append((queue, name, after - before, 100 * (after - before) / before, fourth[0]["submitted"]))
     return out
 
 

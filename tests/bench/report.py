@@ -337,7 +337,7 @@ def plot(r: dict, path: Path) -> None:
     left.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     left.set_xlabel("offered load (reviews per second)")
     left.set_ylabel("latency, ms (log scale)")
-    left.set_title("Latency against offered load (1 worker process per stage)")
+    left.set_title(f"Latency against offered load (as deployed: {_shape(pipe)})", fontsize=10)
     left.grid(True, which="both", alpha=0.3)
     left.legend(fontsize=8, loc="lower right", framealpha=0.9)
     left.set_xlim(left=0)

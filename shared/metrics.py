@@ -200,10 +200,10 @@ def outcome_field(state: str, *, stage: str) -> str | None:
     return None
 
 
-def on_transition(client: redis.Redis, id: str, *, writer: str | None, stage: str, state: str,
-                  received_at: float | None = None, counted: bool = False) -> None:
-    """Called by ``SubmissionStates`` after it moved ``id`` to ``state``: log it and count it
-    (``counted``: the move's counter, ``outcome_field``, was incremented with the move)."""
+def on_transition(id: str, *, writer: str | None, stage: str, state: str) -> None:
+    """Called by ``SubmissionStates`` after it moved ``id`` to ``state``: the transition's
+    log line. What the move counts (``outcome_field``) was incremented by the move itself,
+    and ingest counts what it accepts with ``count_accepted``."""
     from celery._state import get_current_task
 
     task = get_current_task()
@@ -211,19 +211,6 @@ def on_transition(client: redis.Redis, id: str, *, writer: str | None, stage: st
     started = _started.get(task_id) if task_id else logs.request_started.get()
     logs.transition(id, writer=writer, stage=stage, state=state, task_id=task_id,
                     duration_seconds=None if started is None else time.monotonic() - started)
-    if counted:
-        return
-    try:
-        with client.pipeline(transaction=False) as pipe:
-            if state == "received":
-                count_accepted(pipe, {id: received_at or time.time()})
-            elif state == "failed":
-                SUBMISSIONS_FAILED.labels(stage=stage).inc(pipe=pipe)
-            elif state in _OUTCOMES:
-                _OUTCOMES[state].inc(pipe=pipe)
-            pipe.execute()
-    except redis.RedisError:
-        log.warning("could not count the transition of %s to %s", id, state, exc_info=True)
 
 
 def count_accepted(pipe, received: dict[str, float]) -> None:

@@ -9,6 +9,7 @@ a redelivered message (acks late) is harmless.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 import json
 import logging
 from dataclasses import dataclass
@@ -87,19 +88,12 @@ def hand_off(task: str, submission_id: str) -> None:
     app.send_task(task_name(task), args=[submission_id])
 
 
-def hand_off_many(task: str, submission_ids: list[str]) -> None:
-    """Queue ``task`` for each submission, the messages sent to Redis in one pipeline."""
+def hand_off_many(messages: Iterable[tuple[str, str]]) -> None:
+    """Queue each ``(task, submission_id)``, the messages sent to Redis in one round trip:
+    ingest's validate messages for a batch, render's two social tasks. If sending fails,
+    the caller's retry sends them again, and a task queued twice skips its done work."""
     with app.producer_or_acquire() as producer, producer.batch():
-        for submission_id in submission_ids:
-            app.send_task(task_name(task), args=[submission_id], producer=producer)
-
-
-def hand_off_all(tasks: tuple[str, ...] | list[str], submission_id: str) -> None:
-    """Queue each of ``tasks`` for one submission (render → the two social tasks), the
-    messages sent to Redis in one round trip. If sending fails the stage retries, finds
-    the state already moved and hands off again; a task queued twice skips its done work."""
-    with app.producer_or_acquire() as producer, producer.batch():
-        for task in tasks:
+        for task, submission_id in messages:
             app.send_task(task_name(task), args=[submission_id], producer=producer)
 
 

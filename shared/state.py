@@ -192,9 +192,9 @@ class SubmissionStates:
         counter = outcome_field(state.value, stage=stage) or ""  # counted by the script, with the move
         args = [state.value, stage, now_iso(), json.dumps(event) if event else "", counter, *pairs]
         result = self._transition(keys=[_hash(id), _history(id), EVENTS_STREAM, FAILED_INDEX, COUNTERS_KEY], args=args)
-        if isinstance(result, list):  # it moved: log (and count, if the script did not) once
+        if isinstance(result, list):  # it moved (and the script counted it): log it once
             result, writer = result
-            on_transition(self.redis, id, writer=writer, stage=stage, state=result, counted=bool(counter))
+            on_transition(id, writer=writer, stage=stage, state=result)
         return State(result) if result else None
 
     def reject(self, id: str, problems: list[Problem], *, writer: str) -> tuple[State | None, dict]:

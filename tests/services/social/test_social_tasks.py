@@ -82,7 +82,7 @@ def runtime(monkeypatch: pytest.MonkeyPatch):
     for module in (teaser_task, render_module):
         monkeypatch.setattr(module, "get_runtime", lambda: rt)
     monkeypatch.setattr(teaser_task, "hand_off", lambda task, sid: handed.append((task, sid)))
-    monkeypatch.setattr(render_module, "hand_off_all", lambda tasks, sid: handed.extend((t, sid) for t in tasks))
+    monkeypatch.setattr(render_module, "hand_off_many", handed.extend)
     return SimpleNamespace(archive=archive, states=rt.states, handed=handed)
 
 

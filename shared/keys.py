@@ -25,6 +25,9 @@ _ID = re.compile(r"^[0-9a-f]{32}$")
 
 MANIFEST = "manifest.json"
 
+# The social stage's parts: each is whole once its marker, output ``<part>.json``, exists.
+SOCIAL_PARTS = ("instagram", "youtube")
+
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".json": "application/json",

@@ -30,7 +30,7 @@ from shared import logs
 from shared.deliveries import FAILED_INDEX as DELIVERIES_FAILED
 from shared.deliveries import Deliveries
 from shared.metrics import RECENT_SUBMISSIONS_KEY, SUBMISSIONS_REQUEUED, live_workers, recent_runs
-from shared.queues import QUEUES, SOCIAL_TASKS, TASK_QUEUES
+from shared.queues import QUEUES, TASK_QUEUES
 from shared.state import FAILED_INDEX, SubmissionStates, now_iso
 
 PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
@@ -40,13 +40,16 @@ UNACKED_KEY = "unacked"
 NEXT_TASKS: dict[str, tuple[str, ...]] = {
     "received": ("validate",),
     "validated": ("render",),
-    "rendered": SOCIAL_TASKS,
+    "rendered": ("social",),
     "social_ready": ("upload",),
     "scheduled": ("upload",),  # upload holds it again until its embargo lifts
     "uploaded": ("notify",),
 }
-STAGE_STARTS_AT = {"validate": "received", "render": "validated", "instagram": "rendered", "youtube": "rendered",
-                   "upload": "social_ready", "notify": "uploaded"}
+STAGE_STARTS_AT = {"validate": "received", "render": "validated", "social": "rendered", "upload": "social_ready",
+                   "notify": "uploaded"}
+# Failure records written before social became one task name its two old tasks as the
+# failed stage; retrying one of those sends the social task that replaced them.
+LEGACY_STAGES = {"instagram": "social", "youtube": "social"}
 FINAL_STATES = ("published", "rejected", "failed", "retracted")
 
 
@@ -325,14 +328,11 @@ class SubmissionFailures:
         if record.get("state") != "failed":
             return RetryOutcome(self.name, id, False, f"not failed: it is {record.get('state')}")
         stage = record.get("failed_stage", "")
+        stage = LEGACY_STAGES.get(stage, stage)
         reopen_at = record.get("failed_from", "")
         if reopen_at not in NEXT_TASKS:
             reopen_at = STAGE_STARTS_AT.get(stage, "received")
-        if stage in SOCIAL_TASKS:
-            # Both teasers are needed; send each part not yet made (the other may have failed too).
-            made = client.smembers(f"marquee:sub:{id}:social")
-            tasks = tuple(t for t in SOCIAL_TASKS if t not in made) or (stage,)
-        elif stage in STAGE_STARTS_AT:
+        if stage in STAGE_STARTS_AT:
             tasks = (stage,)
         else:
             tasks = NEXT_TASKS[reopen_at]

@@ -1,8 +1,7 @@
 """The pipeline's shape, in one place: its queues and the tasks that consume them.
 
-Each task lives in ``services/<queue>/<task>.py`` and is named ``marquee.<task>``.
-Social is one queue with two tasks, so the Instagram and YouTube teasers are made
-in parallel and upload waits for both.
+Each task lives in ``services/<queue>/<task>.py`` and is named ``marquee.<task>``. Each
+stage is one task named after its queue; a few more tasks share a stage's queue.
 """
 
 from __future__ import annotations
@@ -12,8 +11,7 @@ QUEUES = ("validate", "render", "social", "upload", "notify")
 TASK_QUEUES = {
     "validate": "validate",
     "render": "render",
-    "instagram": "social",
-    "youtube": "social",
+    "social": "social",
     "upload": "upload",
     "notify": "notify",
     "deliver": "notify",  # outbound webhooks: beside notify, never in the publication's way
@@ -21,10 +19,8 @@ TASK_QUEUES = {
     "release": "upload",  # lifts embargoes whose time has come; run every few seconds by beat
 }
 
-SOCIAL_TASKS = ("instagram", "youtube")
-
 # The tasks a submission passes through on its way to publication.
-STAGE_TASKS = ("validate", "render", "instagram", "youtube", "upload", "notify", "retract")
+STAGE_TASKS = ("validate", "render", "social", "upload", "notify", "retract")
 
 
 def task_name(task: str) -> str:

@@ -38,10 +38,10 @@ import redis
 
 from shared import logs, state as state_module
 from shared.errors import ObjectNotFound
-from shared.keys import MANIFEST, is_submission_id, output_key, published_key, request_key, retracted_key
+from shared.keys import MANIFEST, SOCIAL_PARTS, is_submission_id, output_key, published_key, request_key, retracted_key
 from shared.metrics import RECENT_SUBMISSIONS_KEY, SUBMISSIONS_REQUEUED
 from shared.ops import FINAL_STATES, NEXT_TASKS, _send, in_flight
-from shared.queues import QUEUES, SOCIAL_TASKS
+from shared.queues import QUEUES
 from shared.state import WEBHOOK_MEMORY_SECONDS, now_iso, webhook_key
 from shared.storage import LocalStore, S3Store, Store
 
@@ -119,8 +119,8 @@ def from_archive(rt, id: str) -> tuple[str, tuple[str, ...], dict[str, str]]:
         return "retracted", (), fields  # withdrawn: final, whatever else the archive holds
     if rt.archive.head(output_key(id, "index.html")) is None:
         return "validated", NEXT_TASKS["validated"], fields
-    if any(rt.archive.head(output_key(id, f"{part}.json")) is None for part in SOCIAL_TASKS):
-        return "rendered", SOCIAL_TASKS, fields
+    if any(rt.archive.head(output_key(id, f"{part}.json")) is None for part in SOCIAL_PARTS):
+        return "rendered", NEXT_TASKS["rendered"], fields
     try:
         manifest = json.loads(rt.publish.get(published_key(review.slug, MANIFEST)))
     except ObjectNotFound:
@@ -210,9 +210,6 @@ def _one(rt, client, id, record, scheduled, *, flying, now, min_age, dry_run, se
         if _age(record.get("received_at", ""), now) < min_age:
             return Finding(id, "too_recent", state)
         tasks = NEXT_TASKS[state]
-        if state == "rendered":
-            made = client.smembers(f"marquee:sub:{id}:social")
-            tasks = tuple(t for t in SOCIAL_TASKS if t not in made) or SOCIAL_TASKS[:1]
         if not dry_run:
             for task in tasks:
                 send(task, id)

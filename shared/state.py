@@ -257,16 +257,6 @@ class SubmissionStates:
     def unschedule(self, id: str) -> None:
         self.redis.zrem(SCHEDULE, id)
 
-    def mark_social_part(self, id: str, part: str) -> int:
-        """Record one social teaser as made; return how many of them are made."""
-        key = f"marquee:sub:{id}:social"
-        with self.redis.pipeline() as pipe:
-            pipe.sadd(key, part)
-            pipe.scard(key)
-            pipe.expire(key, 30 * 24 * 3600)
-            _, count, _ = pipe.execute()
-        return int(count)
-
     def _set_once(self, key: str, field: str, value: str) -> str:
         """Set a hash field unless it is set; return what it holds now (one round trip)."""
         with self.redis.pipeline() as pipe:

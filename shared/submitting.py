@@ -420,8 +420,8 @@ def preview_one(
     def url(name: str) -> str:
         return public_url(base_url, published_key(slug, name))
 
-    # As the render task and the two social tasks make them (services/render/render.py,
-    # services/social/instagram.py and youtube.py), all made before anything is written.
+    # As the render and social tasks make them (services/render/render.py and
+    # services/social/social.py), all made before anything is written.
     article_url = url("index.html")
     files: dict[str, bytes] = {
         "index.html": render_article(review, article_url=article_url, image_url=url("instagram/card.jpg")).encode(),

@@ -8,8 +8,8 @@ from services.render.article import public_review, render_article
 from shared.celery_app import app
 from shared.keys import output_key, published_key
 from shared.models import State
-from shared.queues import SOCIAL_TASKS, task_name
-from shared.stage import StageTask, get_runtime, hand_off_many, should_hand_off
+from shared.queues import task_name
+from shared.stage import StageTask, get_runtime, hand_off, should_hand_off
 
 
 @app.task(name=task_name("render"), base=StageTask)
@@ -31,4 +31,4 @@ def render(submission_id: str) -> None:
         html = render_article(review, article_url=article_url, image_url=image_url)
         rt.archive.put(page_key, html.encode(), content_type="text/html; charset=utf-8")
     if should_hand_off(rt.states.advance(submission_id, State.RENDERED, stage="render"), State.RENDERED):
-        hand_off_many((task, submission_id) for task in SOCIAL_TASKS)
+        hand_off("social", submission_id)

@@ -1,8 +1,7 @@
-"""The social stage: Instagram and YouTube teasers, made by two tasks on one queue.
+"""The social stage: Instagram and YouTube teasers, made by one task, ``social``.
 
-``instagram`` makes ``instagram/card.jpg``, ``instagram/caption.txt``,
-``instagram/post.json`` and ``instagram.json``; ``youtube`` makes
-``youtube/thumbnail.jpg``, ``youtube/teaser.json`` and ``youtube.json``. The work is in
-pure functions (``teasers.instagram_files`` / ``youtube_files``); the look is in
-``look.py``. See docs/SOCIAL.md.
+It makes ``instagram/card.jpg``, ``instagram/caption.txt``, ``instagram/post.json`` and
+``instagram.json``, then ``youtube/thumbnail.jpg``, ``youtube/teaser.json`` and
+``youtube.json``. The work is in pure functions (``teasers.instagram_files`` /
+``youtube_files``); the look is in ``look.py``. See docs/SOCIAL.md.
 """

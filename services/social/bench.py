@@ -58,8 +58,8 @@ def generators(rounds: int) -> list[tuple[str, float]]:
     add("caption (caption.txt)", lambda r: lambda: instagram_caption(r))
     add("post.json text (no image checks)", lambda r: lambda: instagram_post(r, article_url=URL))
     add("teaser.json text (no image checks)", lambda r: lambda: youtube_teaser(r, article_url=URL))
-    add("instagram task: all 4 files", lambda r: lambda: instagram_files(r, article_url=URL, card_url=URL))
-    add("youtube task: all 3 files", lambda r: lambda: youtube_files(r, article_url=URL, thumbnail_url=URL))
+    add("instagram part: all 4 files", lambda r: lambda: instagram_files(r, article_url=URL, card_url=URL))
+    add("youtube part: all 3 files", lambda r: lambda: youtube_files(r, article_url=URL, thumbnail_url=URL))
     return [(name, statistics.mean(values)) for name, values in rows]
 
 

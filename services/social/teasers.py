@@ -6,7 +6,7 @@ in UTF-16 code units (``platform_len``), as the platforms' apps count them; that
 never less than the number of characters, so it errs on the safe side.
 
 Images are made in ``card.py`` and ``thumbnail.py``; ``instagram_files`` and
-``youtube_files`` put everything a task stores together, the JSON marker last.
+``youtube_files`` put each part's files together, the JSON marker last.
 """
 
 from __future__ import annotations
@@ -283,8 +283,8 @@ def instagram_post(
 
 
 def instagram_files(review: Review, *, article_url: str, card_url: str) -> dict[str, bytes]:
-    """Every file the instagram task stores, by name under the output prefix; the marker
-    ``instagram.json`` (what the task checks to skip done work) comes last."""
+    """Every file of the Instagram part, by name under the output prefix; the marker
+    ``instagram.json`` (what the social task checks to skip done work) comes last."""
     layout = card_layout(review)
     card = instagram_card(review, layout=layout)
     post = instagram_post(review, article_url=article_url, card=card, card_url=card_url, layout=layout)
@@ -494,7 +494,7 @@ def youtube_teaser(
 
 
 def youtube_files(review: Review, *, article_url: str, thumbnail_url: str) -> dict[str, bytes]:
-    """Every file the youtube task stores; the marker ``youtube.json`` comes last."""
+    """Every file of the YouTube part; the marker ``youtube.json`` comes last."""
     layout = thumbnail_layout(review)
     thumbnail = youtube_thumbnail(review, layout=layout)
     teaser = youtube_teaser(review, article_url=article_url, thumbnail=thumbnail, thumbnail_url=thumbnail_url, layout=layout)

@@ -1,11 +1,10 @@
 """Baseline (b): the bare engine. Celery alone, in the pipeline's shape, doing nothing.
 
-No-op tasks on the same queues (validate → render → instagram ∥ youtube → upload →
-notify), the same Celery settings (``shared.celeryconfig``: acks late, prefetch 1, JSON,
-the Redis transport and its visibility timeout), one prefork worker per queue, on the
-same redis-server. Each task only hands off to the next by name, as the stages do; the
-two social tasks join as the pipeline's do (one pipelined SADD/SCARD/EXPIRE, the last
-to finish hands off). The notify task records when the chain ended.
+No-op tasks on the same queues (validate → render → social → upload → notify, one task
+per stage), the same Celery settings (``shared.celeryconfig``: acks late, prefetch 1,
+JSON, the Redis transport and its visibility timeout), one prefork worker per queue, on
+the same redis-server. Each task only hands off to the next by name, as the stages do.
+The notify task records when the chain ended.
 
 Workers: ``celery -A tests.bench.engine worker -Q <queue>`` with the services' settings.
 """
@@ -25,7 +24,7 @@ from shared.queues import QUEUES, TASK_QUEUES
 from tests.bench.common import summary_ms, tree_cpu_seconds
 from tests.support.processes import REPO, poll, stop_process
 
-TASKS = ("validate", "render", "instagram", "youtube", "upload", "notify")
+TASKS = ("validate", "render", "social", "upload", "notify")
 DONE = "bench:engine:done"
 
 app = Celery("bench-engine")
@@ -59,29 +58,12 @@ def validate(chain_id: str) -> None:
 
 @app.task(name="bench.render", acks_late=True)
 def render(chain_id: str) -> None:
-    hand_off("instagram", chain_id)
-    hand_off("youtube", chain_id)
+    hand_off("social", chain_id)
 
 
-def _social(chain_id: str, part: str) -> None:
-    key = f"bench:engine:{chain_id}:social"
-    with client().pipeline() as pipe:
-        pipe.sadd(key, part)
-        pipe.scard(key)
-        pipe.expire(key, 3600)
-        _, count, _ = pipe.execute()
-    if count == 2:
-        hand_off("upload", chain_id)
-
-
-@app.task(name="bench.instagram", acks_late=True)
-def instagram(chain_id: str) -> None:
-    _social(chain_id, "instagram")
-
-
-@app.task(name="bench.youtube", acks_late=True)
-def youtube(chain_id: str) -> None:
-    _social(chain_id, "youtube")
+@app.task(name="bench.social", acks_late=True)
+def social(chain_id: str) -> None:
+    hand_off("upload", chain_id)
 
 
 @app.task(name="bench.upload", acks_late=True)

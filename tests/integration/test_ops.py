@@ -302,7 +302,7 @@ def test_metrics_count_the_pipeline_and_read_the_queues(ops_stack):
     assert after[("marquee_redis_up", ())] == 1
     render_runs = ("marquee_task_runs_total", (("queue", "render"), ("result", "succeeded"), ("task", "render")))
     assert after[render_runs] == before.get(render_runs, 0) + 1
-    duration_count = ("marquee_task_duration_seconds_count", (("queue", "social"), ("task", "instagram")))
+    duration_count = ("marquee_task_duration_seconds_count", (("queue", "social"), ("task", "social")))
     assert after[duration_count] == before.get(duration_count, 0) + 1
     wait_count = ("marquee_queue_wait_seconds_count", (("queue", "notify"),))
     assert after[wait_count] >= before.get(wait_count, 0) + 1

@@ -83,21 +83,29 @@ def test_retry_reopens_the_submission_once_and_resends_the_stage_that_failed(sta
     assert ops.failed_count(client) == 1
 
 
-def test_retry_of_a_social_failure_sends_each_teaser_not_yet_made(states, client):
+def rendered(states) -> str:
     sid = new(states)
     for state, stage in ((State.VALIDATED, "validate"), (State.RENDERED, "render")):
         states.advance(sid, state, stage=stage)
-    states.mark_social_part(sid, "youtube")
-    states.fail(sid, stage="instagram", error="boom", attempts=1)
-    sent = Sent()
-    assert ops.SubmissionFailures(send=sent).retry(client, sid).tasks == ("instagram",)
-    assert states.get(sid)["state"] == "rendered"
+    return sid
 
-    other = new(states)
-    states.advance(other, State.VALIDATED, stage="validate")
-    states.advance(other, State.RENDERED, stage="render")
-    states.fail(other, stage="youtube", error="boom", attempts=1)  # instagram never finished either
-    assert ops.SubmissionFailures(send=sent).retry(client, other).tasks == ("instagram", "youtube")
+
+def test_retry_of_a_social_failure_sends_the_social_task_from_rendered(states, client):
+    sid = rendered(states)
+    states.fail(sid, stage="social", error="boom", attempts=1)
+    sent = Sent()
+    assert ops.SubmissionFailures(send=sent).retry(client, sid).tasks == ("social",)
+    assert sent == [("social", sid)] and states.get(sid)["state"] == "rendered"
+
+
+@pytest.mark.parametrize("legacy", ["instagram", "youtube"])
+def test_retry_of_a_failure_recorded_by_an_old_social_task_sends_social(states, client, legacy):
+    sid = rendered(states)
+    states.fail(sid, stage=legacy, error="boom", attempts=1)
+    client.hdel(f"marquee:sub:{sid}", "failed_from")  # where it reopens then comes from failed_stage alone
+    sent = Sent()
+    assert ops.SubmissionFailures(send=sent).retry(client, sid).tasks == ("social",)
+    assert sent == [("social", sid)] and states.get(sid)["state"] == "rendered"
 
 
 def test_a_failure_at_validate_reopens_at_received_which_transitions_cannot_reach(states, client):
@@ -166,8 +174,8 @@ def test_queue_stats_count_every_priority_list_unacked_messages_workers_and_the_
     })
     metrics.record_run("render", "succeeded", duration=0.2, client=client)
     metrics.record_run("render", "failed", client=client)
-    metrics.record_run("instagram", "succeeded", client=client)
-    metrics.record_run("youtube", "retried", client=client)
+    metrics.record_run("social", "succeeded", client=client)
+    metrics.record_run("social", "retried", client=client)
 
     with Connection(url) as connection:  # as a worker does: take the upload message, not acked yet
         assert connection.default_channel.basic_get("upload", no_ack=False) is not None
@@ -343,7 +351,7 @@ def test_reconcile_re_creates_lost_records_from_the_archive_at_the_right_stage(t
     runtime = FakeRuntime(archive, publish, client)
     assert sorted(submission_ids(archive)) == sorted(ids.values())
 
-    expected = {"received": ("validate",), "validated": ("render",), "rendered": ("instagram", "youtube"),
+    expected = {"received": ("validate",), "validated": ("render",), "rendered": ("social",),
                 "social_ready": ("upload",), "uploaded": ("notify",)}
     for stage, sid in ids.items():
         assert from_archive(runtime, sid)[:2] == (stage, expected[stage])
@@ -364,9 +372,25 @@ def test_reconcile_re_creates_lost_records_from_the_archive_at_the_right_stage(t
 
     sender = Celery(broker=redis_server.url.replace("/0", "/11"))
     for task, sid in sent:
-        sender.send_task(f"marquee.{task}", args=[sid], queue={"instagram": "social", "youtube": "social"}.get(task, task))
+        sender.send_task(f"marquee.{task}", args=[sid], queue=task)
     again = Sent()
     assert {f.action for f in reconcile(runtime, min_age=0, send=again)} == {"in_flight"} and again == []
+
+
+def test_reconcile_sends_one_social_task_for_a_rendered_submission_missing_a_marker(tmp_path, states, client):
+    archive, publish = open_store(str(tmp_path / "archive")), open_store(str(tmp_path / "publish"))
+    lost, known = uuid.uuid4().hex, uuid.uuid4().hex
+    for sid in (lost, known):
+        archive_submission(archive, sid, upto="rendered")
+        archive.put(f"submissions/{sid}/out/instagram.json", b"{}", content_type="application/json")  # youtube's missing
+    states.create(known, writer="alice", webhook_id="k", received_at="2026-01-01T00:00:00.000Z")
+    states.advance(known, State.VALIDATED, stage="validate")
+    states.advance(known, State.RENDERED, stage="render")
+    sent = Sent()
+    findings = {f.id: f for f in reconcile(FakeRuntime(archive, publish, client), min_age=60, send=sent)}
+    assert (findings[lost].action, findings[lost].state, findings[lost].tasks) == ("recreated", "rendered", ("social",))
+    assert (findings[known].action, findings[known].tasks) == ("requeued", ("social",))
+    assert sorted(sent) == sorted([("social", lost), ("social", known)])
 
 
 def test_reconcile_leaves_the_young_the_final_and_attempts_never_accepted(tmp_path, states, client):

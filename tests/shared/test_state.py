@@ -104,13 +104,6 @@ def test_revisions_count_up_and_a_lost_counter_resumes_from_what_is_published(st
     assert states.first_published("her-2013", candidate="2026-05-05") == "2026-01-01"
 
 
-def test_social_parts_are_counted_once_each(states):
-    sid = new(states)
-    assert states.mark_social_part(sid, "instagram") == 1
-    assert states.mark_social_part(sid, "instagram") == 1
-    assert states.mark_social_part(sid, "youtube") == 2
-
-
 def test_an_outcome_is_counted_by_the_move_itself_once(states):
     from shared import metrics
 

@@ -169,13 +169,13 @@ THUMBNAIL_URL = "https://cdn.example.org/reviews/{slug}/youtube/thumbnail.jpg"
 
 @functools.lru_cache(maxsize=None)
 def instagram_for(name: str) -> dict[str, bytes]:
-    """The instagram task's files for a corpus review, made once per test run."""
+    """The Instagram part's files for a corpus review, made once per test run."""
     r = CORPUS[name]
     return instagram_files(r, article_url=ARTICLE_URL.format(slug=r.slug), card_url=CARD_URL.format(slug=r.slug))
 
 
 @functools.lru_cache(maxsize=None)
 def youtube_for(name: str) -> dict[str, bytes]:
-    """The youtube task's files for a corpus review, made once per test run."""
+    """The YouTube part's files for a corpus review, made once per test run."""
     r = CORPUS[name]
     return youtube_files(r, article_url=ARTICLE_URL.format(slug=r.slug), thumbnail_url=THUMBNAIL_URL.format(slug=r.slug))

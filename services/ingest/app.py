@@ -35,7 +35,7 @@ from shared.models import State
 from shared.parsing import parse_submission
 from shared.stage import get_runtime, hand_off
 from shared.storage import LocalStore
-from shared.writers import WritersFile, verify_signature
+from shared.writers import Writer, WritersFile, verify_signature
 
 ACCEPTED_TYPES = ("application/json", "text/plain")
 WITHDRAWABLE = (State.PUBLISHED, State.SCHEDULED)
@@ -111,9 +111,10 @@ def create_app() -> FastAPI:
             return problem(400, "malformed", "Malformed submission", "The body is not UTF-8 text.",
                            errors=[Problem("body", "the request body is not UTF-8 text")])
         headers = {k.lower(): v for k, v in request.headers.items()}
-        if not verify_signature(writers.get(writer), body, headers):
+        sender = writers.get(writer)
+        if not verify_signature(sender, body, headers):  # None (no such writer) never verifies
             return unauthorized()
-        if refusal := await rate_limit(writer):
+        if refusal := await rate_limit(sender):
             return refusal
 
         try:
@@ -145,9 +146,10 @@ def create_app() -> FastAPI:
             return problem(404, "not-found", "No such submission", f"No submission has the id {submission_id[:64]!r}.")
         headers = {k.lower(): v for k, v in request.headers.items()}
         # Checked against the owner's secrets: another writer's signature never verifies.
-        if not verify_signature(writers.get(record["writer"]), body, headers):
+        owner = writers.get(record["writer"])
+        if not verify_signature(owner, body, headers):
             return unauthorized()
-        if refusal := await rate_limit(record["writer"]):
+        if refusal := await rate_limit(owner):
             return refusal
         if record["state"] not in WITHDRAWABLE:
             return problem(
@@ -177,14 +179,14 @@ def create_app() -> FastAPI:
 
     limiter = RateLimiter(settings.redis_url, settings.rate_limit)
 
-    async def rate_limit(writer: str) -> JSONResponse | None:
-        rate = getattr(writers.get(writer), "rate_limit", None) or settings.rate_limit
-        wait = await limiter.wait_for(writer, rate=rate)
+    async def rate_limit(writer: Writer) -> JSONResponse | None:
+        rate = writer.rate_limit or settings.rate_limit
+        wait = await limiter.wait_for(writer.id, rate=rate)
         if wait is None:
             return None
         return problem(
             429, "rate-limited", "Too many requests",
-            f"Writer {writer!r} may send {rate}; try again in {wait} s.",
+            f"Writer {writer.id!r} may send {rate}; try again in {wait} s.",
             headers={"Retry-After": str(wait)},
         )
 

@@ -4,15 +4,15 @@ Why Redis and not prometheus-client's multiprocess mode or a port per worker: ev
 Marquee process already shares one Redis and nothing else. Ingest and each worker
 run in separate containers under docker-compose and Kubernetes (``deploy/``), where
 there is no directory they all share for ``PROMETHEUS_MULTIPROC_DIR``, and a port
-per worker (and per prefork child) would need discovering. So each event is one
-pipelined ``HINCRBY`` at the moment it happens (a task run's counts, its queue wait
-included, in one pipeline as the run ends; a submission's outcome inside the Lua
-script that moves its state), from the process it happens in (the
-Celery signal handlers below, run by the workers; the state transitions, run by
-ingest and the workers), and the ingest service's ``/metrics`` reads the totals at
-scrape time, together with the queue gauges, which are read from Redis then too.
-Counts survive worker restarts; a Redis that loses its data resets them to zero,
-which Prometheus treats as any counter reset.
+per worker (and per prefork child) would need discovering. So each event is a
+``HINCRBY`` from the process it happens in: a submission's outcome inside the Lua
+script that moves its state (run by ingest and the workers); a task run's counts,
+queue wait and duration (the Celery signal handlers below, run by the workers) summed
+in the process and sent once a second, one pipeline for all its runs. The ingest
+service's ``/metrics`` reads the totals at scrape time, together with the queue
+gauges, which are read from Redis then too. Counts survive worker restarts (a worker
+killed outright loses its last second of runs); a Redis that loses its data resets
+them to zero, which Prometheus treats as any counter reset.
 
 These numbers are the cluster's, not the scraped process's: if Prometheus scrapes
 several ingest replicas, aggregate with ``max without(instance)`` (docs/OPERATIONS.md).
@@ -43,11 +43,13 @@ from celery.signals import (
     task_prerun,
     task_retry,
     task_success,
+    worker_process_shutdown,
     worker_ready,
     worker_shutdown,
 )
 
 from shared import logs
+from shared.config import MissingSettingError
 from shared.queues import TASK_QUEUES
 
 log = logging.getLogger("marquee.metrics")
@@ -182,7 +184,7 @@ WEBHOOK_DELIVERIES = RedisCounter(
 
 _started: dict[str, float] = {}  # task id → monotonic start, in the process running it
 # task id → how long its message waited in the queue, measured as the run starts and
-# counted with the run's outcome, so that a run costs one metrics round trip, not two.
+# counted with the run's outcome, in one go.
 _waits: dict[str, float] = {}
 
 _OUTCOMES = {"rejected": SUBMISSIONS_REJECTED, "published": SUBMISSIONS_PUBLISHED}
@@ -235,31 +237,132 @@ def _task(sender) -> str | None:
     return name.removeprefix("marquee.") if name.startswith("marquee.") else None
 
 
-def record_run(task: str, result: str, *, duration: float | None = None, queue_wait: float | None = None,
-               client: redis.Redis | None = None) -> None:
+def record_run(task: str, result: str, *, duration: float | None = None, queue_wait: float | None = None) -> None:
     """Count one run of ``task`` that ended ``result`` (succeeded, retried, failed), with
-    how long its message had waited in the queue (``queue_wait``), in one round trip."""
+    how long its message had waited in the queue (``queue_wait``).
+
+    Counted in this process and sent to Redis with the process's other runs once a
+    second (``flush_runs``): a busy worker then costs Redis one pipeline a second, not
+    one per run (a quarter of all the commands a review cost; docs/SCALING.md)."""
     queue = TASK_QUEUES.get(task, "")
-    bucket = int(time.time() // RECENT_BUCKET_SECONDS)
-    recent = RECENT_BUCKET_KEY.format(bucket)
+    recent = RECENT_BUCKET_KEY.format(int(time.time() // RECENT_BUCKET_SECONDS))
+    tally = _tally
+    if queue_wait is not None:
+        QUEUE_WAIT.observe(queue_wait, pipe=tally, queue=queue)
+    TASK_RUNS.labels(task=task, queue=queue, result=result).inc(pipe=tally)
+    if duration is not None:
+        TASK_DURATION.observe(duration, pipe=tally, task=task, queue=queue)
+    tally.hincrby(recent, f"{task}|{result}", 1)
+    tally.expire(recent, RECENT_WINDOW_SECONDS + 10 * RECENT_BUCKET_SECONDS)
+    _start_flusher()
+
+
+class _Tally:
+    """Increments made in this process, summed until they are sent to Redis together.
+
+    It takes the three pipeline commands the metrics above use, so they count into it
+    as into a pipeline."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ints: dict[tuple[str, str], int] = {}
+        self._floats: dict[tuple[str, str], float] = {}
+        self._expiries: dict[str, int] = {}
+
+    def hincrby(self, key: str, field: str, amount: int = 1) -> None:
+        with self._lock:
+            self._ints[key, field] = self._ints.get((key, field), 0) + amount
+
+    def hincrbyfloat(self, key: str, field: str, amount: float) -> None:
+        with self._lock:
+            self._floats[key, field] = self._floats.get((key, field), 0.0) + amount
+
+    def expire(self, key: str, seconds: int) -> None:
+        with self._lock:
+            self._expiries[key] = seconds
+
+    def pending(self) -> bool:
+        return bool(self._ints or self._floats)
+
+    def send(self, client: redis.Redis) -> None:
+        """Send what was counted, in one round trip; if Redis fails, keep it for next time."""
+        with self._lock:
+            ints, floats, expiries = self._ints, self._floats, self._expiries
+            self._ints, self._floats, self._expiries = {}, {}, {}
+        if not (ints or floats):
+            return
+        try:
+            with client.pipeline(transaction=False) as pipe:
+                for (key, field), amount in ints.items():
+                    pipe.hincrby(key, field, amount)
+                for (key, field), amount in floats.items():
+                    pipe.hincrbyfloat(key, field, amount)
+                for key, seconds in expiries.items():
+                    pipe.expire(key, seconds)
+                pipe.execute()
+        except redis.RedisError:
+            for (key, field), amount in ints.items():
+                self.hincrby(key, field, amount)
+            for (key, field), amount in floats.items():
+                self.hincrbyfloat(key, field, amount)
+            for key, seconds in expiries.items():
+                self.expire(key, seconds)
+            raise
+
+
+FLUSH_SECONDS = 1.0
+_tally = _Tally()
+_flusher_pid: int | None = None  # the process whose flusher thread runs
+
+
+def flush_runs(client: redis.Redis | None = None) -> None:
+    """Send this process's counted runs to Redis now (the flusher does it every second)."""
+    if not _tally.pending():
+        return
     try:
-        with (client or _client()).pipeline(transaction=False) as pipe:
-            if queue_wait is not None:
-                QUEUE_WAIT.observe(queue_wait, pipe=pipe, queue=queue)
-            TASK_RUNS.labels(task=task, queue=queue, result=result).inc(pipe=pipe)
-            if duration is not None:
-                TASK_DURATION.observe(duration, pipe=pipe, task=task, queue=queue)
-            pipe.hincrby(recent, f"{task}|{result}", 1)
-            pipe.expire(recent, RECENT_WINDOW_SECONDS + 10 * RECENT_BUCKET_SECONDS)
-            pipe.execute()
+        _tally.send(client or _client())
     except redis.RedisError:
-        log.warning("could not count a run of %s", task, exc_info=True)
+        log.warning("could not send the task-run counts; they are kept for the next try", exc_info=True)
+
+
+def _start_flusher() -> None:
+    global _flusher_pid
+    if _flusher_pid == os.getpid():
+        return
+    _flusher_pid = os.getpid()
+
+    def flush_every_second() -> None:
+        while True:
+            time.sleep(FLUSH_SECONDS)
+            try:
+                flush_runs()
+            except (Exception, MissingSettingError):  # noqa: BLE001 - the counts wait; the thread lives on
+                log.warning("could not send the task-run counts", exc_info=True)
+
+    threading.Thread(target=flush_every_second, name="marquee-metrics", daemon=True).start()
+
+
+def _forget_parents_tally() -> None:
+    # A forked pool process starts with a copy of its parent's unsent counts (which the
+    # parent sends itself) and of a lock another thread may have held: start afresh.
+    global _tally, _flusher_pid
+    _tally, _flusher_pid = _Tally(), None
+
+
+os.register_at_fork(after_in_child=_forget_parents_tally)
+
+
+@worker_process_shutdown.connect
+def _flush_on_exit(**_):
+    """A pool process sends its last counts as it exits (the main process: _stop_heartbeat).
+    A process killed outright loses at most the last second's."""
+    flush_runs()
 
 
 @task_prerun.connect
 def _on_prerun(sender=None, task_id=None, **_):
     """Note when the run started and how long its message waited; both are counted,
-    with the run's outcome, by the handlers below (one Redis round trip per run)."""
+    with the run's outcome, by the handlers below."""
     task = _task(sender)
     if task is None:
         return
@@ -359,6 +462,7 @@ def _start_heartbeat(sender=None, **_):
 @worker_shutdown.connect
 def _stop_heartbeat(**_):
     _heartbeat_stop.set()
+    flush_runs()  # the main process's counts (runs whose pool process died)
     if _heartbeat_hostname:
         try:
             _client().hdel(WORKERS_KEY, _heartbeat_hostname)

@@ -17,6 +17,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -89,6 +90,23 @@ def queues_json(stack: Stack) -> dict[str, dict]:
     return {row["queue"]: row for row in json.loads(marquee(stack, "queues", "--json").stdout)["queues"]}
 
 
+def settled_task_runs(stack: Stack) -> dict[tuple[str, tuple], float]:
+    """/metrics once the runs of earlier tests are all counted: each worker sends its runs'
+    counts once a second, so a count unchanged for two seconds has nothing on its way."""
+    last = {"total": None, "since": 0.0}
+
+    def unchanged() -> dict | None:
+        samples = metric_samples(stack.client.get("/metrics", headers=BEARER).text)
+        total = sum(v for (name, labels), v in samples.items()
+                    if name == "marquee_task_runs_total" and ("task", "release") not in labels)  # beat's, every second
+        if total != last["total"]:
+            last.update(total=total, since=time.monotonic())
+            return None
+        return samples if time.monotonic() - last["since"] >= 2 else None
+
+    return poll(unchanged, timeout=30, what="earlier task runs to be counted", interval=0.25)
+
+
 def metric_samples(text: str) -> dict[tuple[str, tuple], float]:
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -155,7 +173,9 @@ def test_the_dashboard_matches_the_queues_refreshes_itself_and_retries_a_failure
     blocker = break_archive_for(stack, failing)
 
     # With render stopped both wait in its queue: the command and the page say the same.
-    cli = queues_json(stack)
+    # (A worker sends its runs' counts once a second: validate's two arrive within that.)
+    cli = poll(lambda: (rows := queues_json(stack))["validate"]["processed_5m"] >= 2 and rows, timeout=10,
+               what="validate's two runs to be counted")
     assert cli["render"]["waiting"] == 2 and cli["render"]["workers"] == 0
     assert cli["render"]["oldest_age_seconds"] is not None and cli["render"]["oldest_age_seconds"] >= 0
     assert cli["validate"]["workers"] == 1 and cli["validate"]["processed_5m"] >= 2
@@ -217,7 +237,7 @@ def test_the_dashboard_matches_the_queues_refreshes_itself_and_retries_a_failure
 
 def test_failed_lists_the_stage_error_and_attempts_and_retry_replays_it(ops_stack):
     stack = ops_stack
-    before = metric_samples(stack.client.get("/metrics", headers=BEARER).text)
+    before = settled_task_runs(stack)
     submission_id = hold_in_render(stack, "Command Line Failure")
     blocker = break_archive_for(stack, submission_id)
     (stack.pause_dir / "marquee.render").unlink()
@@ -250,14 +270,19 @@ def test_failed_lists_the_stage_error_and_attempts_and_retry_replays_it(ops_stac
     assert marquee(stack, "retry", "0" * 32, check=False).returncode == 1
     assert len(stack.events("review.published", submission_id)) == 1
 
-    after = metric_samples(stack.client.get("/metrics", headers=BEARER).text)
-    for name, labels, more in (
-        ("marquee_submissions_failed_total", (("stage", "render"),), 2),
-        ("marquee_task_runs_total", (("queue", "render"), ("result", "failed"), ("task", "render")), 2),
-        ("marquee_submissions_requeued_total", (("reason", "retry"),), 2),
-        ("marquee_submissions_awaiting_retry", (), 0),
-    ):
-        assert after[(name, labels)] - before.get((name, labels), 0) == more, name
+    expected = {
+        ("marquee_submissions_failed_total", (("stage", "render"),)): 2,
+        ("marquee_task_runs_total", (("queue", "render"), ("result", "failed"), ("task", "render"))): 2,
+        ("marquee_submissions_requeued_total", (("reason", "retry"),)): 2,
+        ("marquee_submissions_awaiting_retry", ()): 0,
+    }
+
+    def counted() -> dict:
+        after = metric_samples(stack.client.get("/metrics", headers=BEARER).text)
+        return {key: after[key] - before.get(key, 0) for key in expected}
+
+    # Runs are counted within a second of ending (each worker sends its counts once a second).
+    poll(lambda: counted() == expected, timeout=10, what="the metrics to count the failures")
 
 
 def test_every_transition_is_one_json_line_with_the_same_fields_in_every_service(ops_stack):
@@ -290,22 +315,28 @@ def test_every_transition_is_one_json_line_with_the_same_fields_in_every_service
 
 def test_metrics_count_the_pipeline_and_read_the_queues(ops_stack):
     stack = ops_stack
-    before = metric_samples(stack.client.get("/metrics", headers=BEARER).text)
+    before = settled_task_runs(stack)
     accepted = ("marquee_submissions_accepted_total", ())
     published = ("marquee_submissions_published_total", ())
 
     submission_id = stack.submit(review("Metrics Counted")).json()["id"]
     assert stack.wait_for(submission_id)["state"] == "published"
-    after = metric_samples(stack.client.get("/metrics", headers=BEARER).text)
+    render_runs = ("marquee_task_runs_total", (("queue", "render"), ("result", "succeeded"), ("task", "render")))
+    social_durations = ("marquee_task_duration_seconds_count", (("queue", "social"), ("task", "social")))
+    notify_waits = ("marquee_queue_wait_seconds_count", (("queue", "notify"),))
+
+    def counted() -> dict | None:
+        samples = metric_samples(stack.client.get("/metrics", headers=BEARER).text)
+        render, social, notify = (samples.get(key, 0) - before.get(key, 0)
+                                  for key in (render_runs, social_durations, notify_waits))
+        # (the notify queue also carries outbound webhook deliveries: at least one wait)
+        return samples if (render, social) == (1, 1) and notify >= 1 else None
+
+    # Each run is counted within a second of its end (workers send their counts once a second).
+    after = poll(counted, timeout=10, what="the render, social and notify runs to be counted")
     assert after[accepted] == before[accepted] + 1
     assert after[published] == before[published] + 1
     assert after[("marquee_redis_up", ())] == 1
-    render_runs = ("marquee_task_runs_total", (("queue", "render"), ("result", "succeeded"), ("task", "render")))
-    assert after[render_runs] == before.get(render_runs, 0) + 1
-    duration_count = ("marquee_task_duration_seconds_count", (("queue", "social"), ("task", "social")))
-    assert after[duration_count] == before.get(duration_count, 0) + 1
-    wait_count = ("marquee_queue_wait_seconds_count", (("queue", "notify"),))
-    assert after[wait_count] >= before.get(wait_count, 0) + 1
     # Ingest's own: the submission's POST, by route template (not by writer or id).
     assert after[("marquee_http_requests_total", (("method", "POST"), ("route", "/v1/writers/{writer}/reviews"),
                                                   ("status", "202")))] >= 1

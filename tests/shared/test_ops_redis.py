@@ -20,11 +20,21 @@ from shared.storage import open_store
 
 
 @pytest.fixture
-def client(redis_server):
+def client(redis_server, monkeypatch):
     connection = redis.Redis.from_url(redis_server.url.replace("/0", "/11"), decode_responses=True)
     connection.flushdb()
+    # Runs counted here go to this database, and none counted by other tests come along.
+    monkeypatch.setattr(metrics, "_tally", metrics._Tally())
+    monkeypatch.setattr(metrics, "_client", lambda: connection)
     yield connection
     connection.flushdb()
+
+
+def record_runs(client, *runs: tuple) -> None:
+    """Count runs as the workers' signal handlers do, and send them, as each second's flush does."""
+    for task, result, *duration in runs:
+        metrics.record_run(task, result, duration=duration[0] if duration else None)
+    metrics.flush_runs(client)
 
 
 @pytest.fixture
@@ -172,10 +182,8 @@ def test_queue_stats_count_every_priority_list_unacked_messages_workers_and_the_
         "render@a": json.dumps({"queues": ["render"], "at": time.time()}),
         "render@gone": json.dumps({"queues": ["render"], "at": time.time() - 60}),
     })
-    metrics.record_run("render", "succeeded", duration=0.2, client=client)
-    metrics.record_run("render", "failed", client=client)
-    metrics.record_run("social", "succeeded", client=client)
-    metrics.record_run("social", "retried", client=client)
+    record_runs(client, ("render", "succeeded", 0.2), ("render", "failed"), ("social", "succeeded"),
+                ("social", "retried"))
 
     with Connection(url) as connection:  # as a worker does: take the upload message, not acked yet
         assert connection.default_channel.basic_get("upload", no_ack=False) is not None
@@ -240,9 +248,7 @@ def test_the_exposition_is_valid_prometheus_with_conventional_names(client):
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.parser import text_string_to_metric_families
 
-    metrics.record_run("render", "succeeded", duration=0.02, client=client)
-    metrics.record_run("render", "succeeded", duration=3.0, client=client)
-    metrics.record_run("render", "retried", client=client)
+    record_runs(client, ("render", "succeeded", 0.02), ("render", "succeeded", 3.0), ("render", "retried"))
     with client.pipeline() as pipe:
         metrics.WEBHOOK_DELIVERIES.labels(result="delivered").inc(pipe=pipe)
         pipe.execute()

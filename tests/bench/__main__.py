@@ -25,7 +25,7 @@ from tests.bench.pipeline import PipelineBench, RssSampler, deployed_processes
 from tests.bench.report import write_report
 from tests.support.processes import RedisServer, Stack
 
-PARTS = ("redis", "ingest", "monolith", "publish", "catalogue", "pipeline", "engine", "scale")
+PARTS = ("redis", "ingest", "monolith", "publish", "catalogue", "pipeline", "engine", "scale", "ratio")
 
 
 def say(message: str) -> None:
@@ -47,6 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--soak", type=int, default=1500,
                    help="submissions in all through the pipeline stack before RSS is read again (default 1500, "
                         "what fits in a ten-minute run; --soak 10000 takes about 25 minutes more on two cores)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="alternating monolith / pipeline pairs for the ratio (default 3; its median is the figure)")
     p.add_argument("--scale", default="1,2,4", help="worker processes per stage to compare (default 1,2,4)")
     p.add_argument("--seed-small", type=int, default=100)
     p.add_argument("--seed-large", type=int, default=10_000)
@@ -253,6 +255,37 @@ def run_scale(root: Path, args, redis_server: RedisServer) -> list[dict]:
     return rows
 
 
+def run_ratio(root: Path, args, redis_server: RedisServer) -> list[dict]:
+    """Pipeline ÷ monolith, ``args.rounds`` times, each pair back to back.
+
+    On this shared machine both sides' speed drifts by tens of percent within minutes
+    (the same monolith measured 15 to 21 reviews/s on one day), and the parts above run
+    minutes apart: a ratio of two runs taken close together, repeated, says more than
+    one of two runs taken far apart. The median of the rounds is the reported figure.
+    """
+    rounds = []
+    for i in range(args.rounds):
+        say(f"ratio: round {i + 1} of {args.rounds}: the monolith, then the pipeline as deployed")
+        mono = run_monolith(root / f"ratio-{i}", args)
+        bench = PipelineBench(root / f"ratio-pipeline-{i}", concurrency=deployed_processes(),
+                              redis_server=redis_server).start()
+        try:
+            bench.offer(20, rate=None)
+            bench.drain()
+            pipe = bench.offer(args.reviews, rate=None)
+        finally:
+            bench.stop()
+        cpu = pipe["cpu_ms_per_review"]
+        rounds.append({
+            "processes": deployed_processes(), "monolith": mono["throughput"], "pipeline": pipe["throughput"],
+            "ratio": (pipe["throughput"] or 0) / mono["throughput"],
+            "monolith_cpu_ms": mono["cpu_ms_per_review"],
+            "pipeline_cpu_ms": sum(v for k, v in cpu.items() if k != "bench"), "bench_cpu_ms": cpu.get("bench"),
+            "others_pct": [mono["machine"]["others_pct"], pipe["machine"]["others_pct"]],
+        })
+    return rounds
+
+
 def _scale_row(run: dict) -> dict:
     return {k: run[k] for k in ("throughput", "latency_manifest_ms", "published", "cpu_ms_per_review", "machine")}
 
@@ -296,6 +329,8 @@ def main(argv: list[str] | None = None) -> None:
                 results["engine"] = run_engine(root, args, redis_server)
             if "scale" in parts:
                 results["scale"] = run_scale(root, args, redis_server)
+            if "ratio" in parts:
+                results["ratio"] = run_ratio(root, args, redis_server)
         finally:
             redis_server.stop()
     finally:

@@ -199,7 +199,20 @@ def machine() -> dict:
         "tmp_fs": fs,
         "packages": packages,
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "yardstick_ms": yardstick_ms(),
     }
+
+
+def yardstick_ms() -> float:
+    """A fixed pure-Python loop, best of five, in ms: how fast this (shared, virtual)
+    machine was at the time, so that runs hours apart can be compared. The same code
+    measured 15 to 21 monolith reviews/s here on one day."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        sum(i * i for i in range(1_000_000))
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
 
 
 def machine_jiffies() -> tuple[int, int]:

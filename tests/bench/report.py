@@ -88,6 +88,8 @@ def targets(r: dict) -> list[str]:
             row += (f"; highest RSS of the last quarter (from submission {since:,}) against the quarter before: "
                     f"largest {queue} {name} {f(delta / 1024)} MiB (**{pct:+.1f} %**) | {verdict(pct <= 1.0)} (≤ 1 % "
                     f"counts as flat: a leak keeps raising the high-water mark, warm-up does not) |")
+        elif pipeline["submitted"] < 10_000:
+            row += " | **not judged**: the target speaks of 10,000 submissions; run `--soak 10000` |"
         else:
             row += f" | {verdict(worst[3] <= 1.0)} |"
         rows.append(row)
@@ -148,7 +150,10 @@ def render(r: dict) -> str:
         f"{m['os']}, kernel {m['kernel']}, stores on {m['tmp_fs']}. Python {m['python']}, redis-server {m['redis_server']}, "
         f"{m['wrk']}. Celery {pk['celery']}, kombu {pk['kombu']}, redis-py {pk['redis']}, FastAPI {pk['fastapi']}, "
         f"Starlette {pk['starlette']}, uvicorn {pk['uvicorn']} (uvloop {pk['uvloop']}, httptools {pk['httptools']}), "
-        f"Pillow {pk['pillow']}, pydantic {pk['pydantic']}.",
+        f"Pillow {pk['pillow']}, pydantic {pk['pydantic']}."
+        + (f" Yardstick (a fixed pure-Python loop, best of five, as the run began): {m['yardstick_ms']:.0f} ms; "
+           "the machine's speed drifts with its neighbours, so compare runs by it."
+           if m.get("yardstick_ms") else ""),
         "",
         "### Against the targets",
         "",

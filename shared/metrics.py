@@ -293,21 +293,21 @@ class _Tally:
             return
         try:
             with client.pipeline(transaction=False) as pipe:
-                for (key, field), amount in ints.items():
-                    pipe.hincrby(key, field, amount)
-                for (key, field), amount in floats.items():
-                    pipe.hincrbyfloat(key, field, amount)
-                for key, seconds in expiries.items():
-                    pipe.expire(key, seconds)
+                _replay(pipe, ints, floats, expiries)
                 pipe.execute()
         except redis.RedisError:
-            for (key, field), amount in ints.items():
-                self.hincrby(key, field, amount)
-            for (key, field), amount in floats.items():
-                self.hincrbyfloat(key, field, amount)
-            for key, seconds in expiries.items():
-                self.expire(key, seconds)
+            _replay(self, ints, floats, expiries)
             raise
+
+
+def _replay(target, ints: dict, floats: dict, expiries: dict) -> None:
+    """Issue summed increments into a pipeline, or back into a tally."""
+    for (key, field), amount in ints.items():
+        target.hincrby(key, field, amount)
+    for (key, field), amount in floats.items():
+        target.hincrbyfloat(key, field, amount)
+    for key, seconds in expiries.items():
+        target.expire(key, seconds)
 
 
 FLUSH_SECONDS = 1.0

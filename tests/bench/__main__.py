@@ -2,8 +2,9 @@
 
 Parts (``--only`` picks some): redis, ingest, monolith, publish, pipeline (end to end on
 the stack as deployed, one social process per core and one for each other stage, with the
-latency sweep, review sizes and the RSS soak), engine, scale (1, 2 and 4 per stage). Defaults fit in about ten minutes on two cores. Everything runs
-under a temporary directory that is removed afterwards (``--keep`` keeps it).
+latency sweep, review sizes and the RSS soak), engine, scale (1, 2 and 4 per stage), ratio
+(the monolith and the pipeline back to back, ``--rounds`` times). Defaults fit in about ten
+minutes on two cores. Everything runs under a temporary directory that is removed afterwards (``--keep`` keeps it).
 """
 
 from __future__ import annotations

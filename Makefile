@@ -25,7 +25,7 @@ test: system-deps venv
 chaos: system-deps venv
 	$(BIN)/python -m tests.chaos.campaign
 
-# Benchmarks (docs/PERFORMANCE.md): five to seven minutes on two cores; loopback only.
+# Benchmarks (docs/PERFORMANCE.md): about ten minutes on two cores; loopback only.
 bench: system-deps venv
 	@$(MAKE) --no-print-directory SYSTEM_PACKAGES="wrk:wrk" system-deps
 	@$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'

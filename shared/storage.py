@@ -29,6 +29,10 @@ class ObjectInfo:
     size: int
     sha256: str | None  # hex; None where the store does not know it
 
+    @classmethod
+    def of(cls, data: bytes) -> ObjectInfo:
+        return cls(size=len(data), sha256=sha256_hex(data))
+
 
 class Store(Protocol):
     url: str
@@ -36,6 +40,8 @@ class Store(Protocol):
     def put(self, key: str, data: bytes, *, content_type: str, cache_control: str | None = None) -> None: ...
     def get(self, key: str) -> bytes: ...
     def head(self, key: str) -> ObjectInfo | None: ...
+    def copy(self, source: Store, source_key: str, key: str, *, content_type: str, cache_control: str | None = None,
+             sha256: str | None = None) -> None: ...
     def list(self, prefix: str) -> list[str]: ...
     def delete(self, key: str) -> None: ...
     def ping(self) -> None: ...
@@ -103,7 +109,33 @@ class LocalStore:
             return None
         except OSError as exc:  # the key only, never the directory: errors reach writers' status
             raise StorageUnavailable(f"cannot read {key}: {exc.strerror}") from exc
-        return ObjectInfo(size=len(data), sha256=sha256_hex(data))
+        return ObjectInfo.of(data)
+
+    def copy(self, source: Store, source_key: str, key: str, *, content_type: str, cache_control: str | None = None,
+             sha256: str | None = None) -> None:
+        """Copy ``source_key`` from ``source`` to ``key`` here: from another directory on the
+        same filesystem, a hard link, with no read or write of the data."""
+        if not isinstance(source, LocalStore):
+            self.put(key, source.get(source_key), content_type=content_type, cache_control=cache_control)
+            return
+        path, origin = self._path(key), source._path(source_key)
+        # Linked beside the target and renamed over it, as put writes. Sharing the inode is
+        # safe because no store changes a file in place: put and copy replace it whole.
+        tmp = path.parent / f".tmp-{os.getpid()}-{next(_TMP_SEQUENCE)}-{path.name}"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.link(origin, tmp)
+        except FileNotFoundError:
+            raise ObjectNotFound(source_key) from None
+        except OSError:  # another filesystem, or one without hard links: copy the bytes
+            self.put(key, source.get(source_key), content_type=content_type, cache_control=cache_control)
+            return
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise StorageUnavailable(f"cannot write {key}: {exc.strerror}") from exc
 
     def list(self, prefix: str) -> list[str]:
         base = self._path(prefix.rstrip("/"))
@@ -193,6 +225,23 @@ class S3Store:
         if checksum and "-" not in checksum:  # "-N" marks a multipart composite, not the object's hash
             return ObjectInfo(size=meta["ContentLength"], sha256=base64.b64decode(checksum).hex())
         return ObjectInfo(size=meta["ContentLength"], sha256=meta.get("Metadata", {}).get("sha256"))
+
+    def copy(self, source: Store, source_key: str, key: str, *, content_type: str, cache_control: str | None = None,
+             sha256: str | None = None) -> None:
+        """Copy ``source_key`` from ``source`` to ``key`` here: between buckets of the same
+        S3 server, server-side (CopyObject), with no download or upload of the data."""
+        if not (isinstance(source, S3Store) and source.client.meta.endpoint_url == self.client.meta.endpoint_url):
+            self.put(key, source.get(source_key), content_type=content_type, cache_control=cache_control)
+            return
+        extra = {"CacheControl": cache_control} if cache_control else {}
+        if self.send_checksums:
+            extra["ChecksumAlgorithm"] = "SHA256"  # computed afresh by S3 for the copy, for head()
+        self._call(
+            "copy", self.client.copy_object, Key=self._key(key),
+            CopySource={"Bucket": source.bucket, "Key": source._key(source_key)},
+            MetadataDirective="REPLACE", ContentType=content_type,
+            Metadata={"sha256": sha256} if sha256 else {}, **extra,
+        )
 
     def list(self, prefix: str) -> list[str]:
         full = self._key(prefix.rstrip("/")) + "/"

@@ -46,7 +46,7 @@ from services.upload.publishing import needs_upload
 from shared.errors import TransientError
 from shared.keys import published_key
 from shared.models import Asset, Review
-from shared.storage import Store
+from shared.storage import ObjectInfo, Store
 
 log = logging.getLogger("marquee.catalogue")
 
@@ -194,7 +194,7 @@ def _write(catalogue: Catalogue, store: Store, *, seq: int, pages: list[int], ba
     for round_ in range(1, MAX_ROUNDS + 1):
         snapshot = catalogue.snapshot(pages)
         for key, data, content_type in objects_for(snapshot, pages=pages, base_url=base_url):
-            if needs_upload(data, store.head(key)):
+            if needs_upload(ObjectInfo.of(data), store.head(key)):
                 store.put(key, data, content_type=content_type, cache_control=LISTING_CACHE_CONTROL)
                 written.append(key)
         # Unchanged since the snapshot: what was just written includes every entry so far.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shared.keys import MANIFEST, content_type_for, published_key
 from shared.models import Asset, Manifest, Review
-from shared.storage import ObjectInfo, sha256_hex
+from shared.storage import ObjectInfo
 
 # Assets change with a revision, so caches revalidate within minutes; the manifest,
 # the consumers' signal that a review is complete, is never served stale.
@@ -12,17 +12,19 @@ ASSET_CACHE_CONTROL = "public, max-age=300"
 MANIFEST_CACHE_CONTROL = "no-cache"
 
 
-def needs_upload(data: bytes, existing: ObjectInfo | None) -> bool:
+def needs_upload(new: ObjectInfo, existing: ObjectInfo | None) -> bool:
     """Compare by checksum, as ``hugo deploy`` does: identical content is not sent again."""
-    return existing is None or existing.size != len(data) or existing.sha256 != sha256_hex(data)
+    return existing is None or existing.size != new.size or new.sha256 is None or existing.sha256 != new.sha256
 
 
-def describe_asset(name: str, data: bytes, *, slug: str, base_url: str) -> Asset:
+def describe_asset(name: str, info: ObjectInfo, *, slug: str, base_url: str) -> Asset:
+    if info.sha256 is None:
+        raise ValueError(f"the hash of {name} is not known")  # the manifest promises one
     key = published_key(slug, name)
     return Asset(
         key=key,
-        sha256=sha256_hex(data),
-        bytes=len(data),
+        sha256=info.sha256,
+        bytes=info.size,
         content_type=content_type_for(name),
         url=f"{base_url.rstrip('/')}/{key}",
     )

@@ -15,10 +15,12 @@ from services.upload.publishing import (
     needs_upload,
 )
 from shared.celery_app import app
+from shared.errors import ObjectNotFound
 from shared.keys import MANIFEST, content_type_for, output_prefix, published_key
 from shared.models import State
 from shared.queues import task_name
 from shared.stage import Runtime, StageTask, get_runtime, hand_off, should_hand_off
+from shared.storage import ObjectInfo, Store
 
 log = logging.getLogger("marquee.upload")
 
@@ -41,10 +43,13 @@ def upload(submission_id: str) -> None:
     assets, sent = [], 0
     for key in rt.archive.list(prefix):
         name = key.removeprefix(prefix)
-        data = rt.archive.get(key)
-        asset = describe_asset(name, data, slug=review.slug, base_url=rt.settings.public_base_url)
-        if needs_upload(data, rt.publish.head(asset.key)):
-            rt.publish.put(asset.key, data, content_type=asset.content_type, cache_control=ASSET_CACHE_CONTROL)
+        info = archived_info(rt.archive, key)
+        asset = describe_asset(name, info, slug=review.slug, base_url=rt.settings.public_base_url)
+        if needs_upload(info, rt.publish.head(asset.key)):
+            # Copied store to store: a hard link between directories, a server-side copy
+            # between buckets, so the bytes are not downloaded and sent again.
+            rt.publish.copy(rt.archive, key, asset.key, content_type=asset.content_type,
+                            cache_control=ASSET_CACHE_CONTROL, sha256=info.sha256)
             sent += 1
         assets.append(asset)
 
@@ -52,7 +57,7 @@ def upload(submission_id: str) -> None:
     # manifest sees the whole review.
     manifest_key = published_key(review.slug, MANIFEST)
     manifest = build_manifest(review, assets).model_dump_json(indent=2).encode()
-    if needs_upload(manifest, rt.publish.head(manifest_key)):
+    if needs_upload(ObjectInfo.of(manifest), rt.publish.head(manifest_key)):
         rt.publish.put(manifest_key, manifest, content_type=content_type_for(MANIFEST), cache_control=MANIFEST_CACHE_CONTROL)
         sent += 1
     log.info(json.dumps({"event": "upload.done", "id": submission_id, "sent": sent, "skipped": len(assets) + 1 - sent}))
@@ -60,6 +65,15 @@ def upload(submission_id: str) -> None:
     add_to_catalogue(rt, review, assets)
 
     _done(rt, submission_id, review.slug)
+
+
+def archived_info(archive: Store, key: str) -> ObjectInfo:
+    """An archived output's size and hash: from the store where it keeps them (S3 keeps the
+    hash Marquee sent with the object), else from the bytes."""
+    info = archive.head(key)
+    if info is None:
+        raise ObjectNotFound(key)  # listed a moment ago, gone now: as get() would say
+    return info if info.sha256 is not None else ObjectInfo.of(archive.get(key))
 
 
 def _done(rt: Runtime, submission_id: str, slug: str) -> None:

@@ -31,7 +31,7 @@ from shared.keys import MANIFEST, content_type_for, public_url, published_key
 from shared.parsing import parse_submission
 from shared.slugs import make_slug
 from shared.state import connect
-from shared.storage import open_store
+from shared.storage import ObjectInfo, open_store
 from tests.bench.common import MachineLoad, review_bytes, unique_title
 
 STEPS = ("parse+check", "render", "instagram", "youtube", "write", "catalogue")
@@ -64,7 +64,7 @@ def publish_one(body: bytes, *, store, client, base_url: str, timings: dict[str,
     t.append(time.perf_counter())
     assets = []
     for name in sorted(files):
-        asset = describe_asset(name, files[name], slug=slug, base_url=base_url)
+        asset = describe_asset(name, ObjectInfo.of(files[name]), slug=slug, base_url=base_url)
         store.put(asset.key, files[name], content_type=asset.content_type, cache_control=ASSET_CACHE_CONTROL)
         assets.append(asset)
     manifest = build_manifest(review, assets).model_dump_json(indent=2).encode()

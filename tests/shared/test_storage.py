@@ -1,6 +1,8 @@
 """Both store backends behave alike: the local directory, and S3 over HTTP (moto server)."""
 
+import errno
 import hashlib
+import os
 import uuid
 
 import botocore.exceptions
@@ -8,7 +10,7 @@ import httpx
 import pytest
 
 from shared.errors import ObjectNotFound, StorageUnavailable
-from shared.storage import LocalStore, open_store
+from shared.storage import LocalStore, ObjectInfo, open_store
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -44,6 +46,79 @@ def test_an_overwrite_replaces_the_whole_object(store):
     store.put("a/b.txt", b"second", content_type="text/plain")
     assert store.get("a/b.txt") == b"second"
     assert store.list("a") == ["a/b.txt"]  # no temporary files left behind
+
+
+def make_store(kind: str, request, tmp_path, monkeypatch, *, public_read: bool = False):
+    if kind == "local":
+        return open_store(f"file://{tmp_path}/{uuid.uuid4().hex[:8]}")
+    moto = request.getfixturevalue("moto")
+    for name, value in moto.env().items():
+        monkeypatch.setenv(name, value)
+    bucket = f"bucket-{uuid.uuid4().hex[:12]}"
+    moto.create_bucket(bucket, public_read=public_read)
+    return open_store(f"s3://{bucket}/prefix")
+
+
+@pytest.mark.parametrize("kinds", ["local>local", "s3>s3", "local>s3", "s3>local"])
+def test_copy_puts_the_same_bytes_under_the_new_key_and_leaves_the_source(kinds, request, tmp_path, monkeypatch):
+    source_kind, target_kind = kinds.split(">")
+    source = make_store(source_kind, request, tmp_path, monkeypatch)
+    target = make_store(target_kind, request, tmp_path, monkeypatch)
+    data = "a card ★".encode() * 1000
+    digest = hashlib.sha256(data).hexdigest()
+    source.put("submissions/x/out/card.jpg", data, content_type="image/jpeg")
+    target.put("reviews/x/card.jpg", b"an older card", content_type="image/jpeg")
+
+    target.copy(source, "submissions/x/out/card.jpg", "reviews/x/card.jpg", content_type="image/jpeg",
+                cache_control="public, max-age=300", sha256=digest)
+
+    assert target.get("reviews/x/card.jpg") == data  # the older object is replaced whole
+    assert target.head("reviews/x/card.jpg") == ObjectInfo(size=len(data), sha256=digest)
+    assert source.get("submissions/x/out/card.jpg") == data
+    assert target.list("reviews") == ["reviews/x/card.jpg"]  # no temporary files left behind
+    with pytest.raises(ObjectNotFound):
+        target.copy(source, "submissions/x/out/nothing.jpg", "reviews/x/nothing.jpg", content_type="image/jpeg")
+
+
+def test_a_local_copy_is_a_link_that_later_writes_to_the_source_do_not_change(tmp_path):
+    archive, publish = open_store(str(tmp_path / "archive")), open_store(str(tmp_path / "publish"))
+    archive.put("out/page.html", b"<p>first</p>", content_type="text/html")
+    publish.copy(archive, "out/page.html", "site/page.html", content_type="text/html")
+    assert (tmp_path / "publish/site/page.html").stat().st_ino == (tmp_path / "archive/out/page.html").stat().st_ino
+
+    archive.put("out/page.html", b"<p>second</p>", content_type="text/html")  # put replaces, never edits
+    assert publish.get("site/page.html") == b"<p>first</p>"
+    assert (tmp_path / "publish/site/page.html").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_local_copy_across_filesystems_copies_the_bytes(tmp_path, monkeypatch):
+    archive, publish = open_store(str(tmp_path / "archive")), open_store(str(tmp_path / "publish"))
+    archive.put("out/page.html", b"<p>hi</p>", content_type="text/html")
+
+    def cross_device(*args, **kwargs):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", cross_device)
+    publish.copy(archive, "out/page.html", "site/page.html", content_type="text/html")
+    assert publish.get("site/page.html") == b"<p>hi</p>" and publish.list("site") == ["site/page.html"]
+
+
+def test_an_s3_copy_between_buckets_is_server_side_and_sets_the_copys_headers(moto, request, tmp_path, monkeypatch):
+    archive = make_store("s3", request, tmp_path, monkeypatch)
+    publish = make_store("s3", request, tmp_path, monkeypatch, public_read=True)
+    archive.put("out/index.html", b"<p>hi</p>", content_type="text/html; charset=utf-8")
+
+    def no_download(**kwargs):
+        raise AssertionError("the copy downloaded the object")
+
+    monkeypatch.setattr(archive.client, "get_object", no_download)
+    publish.copy(archive, "out/index.html", "reviews/x/index.html", content_type="text/html; charset=utf-8",
+                 cache_control="public, max-age=300", sha256=hashlib.sha256(b"<p>hi</p>").hexdigest())
+
+    response = httpx.get(f"{moto.endpoint}/{publish.bucket}/prefix/reviews/x/index.html")
+    assert response.content == b"<p>hi</p>"
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert response.headers["cache-control"] == "public, max-age=300"
 
 
 def test_s3_objects_keep_content_type_and_cache_control(moto, monkeypatch):
@@ -144,6 +219,9 @@ def test_when_required_works_with_servers_that_refuse_checksum_headers(moto, mon
         assert info.sha256 == hashlib.sha256(b"<p>hi</p>").hexdigest()  # from the metadata copy
         refused_before = proxy.refused
         store.list("reviews")
+        store.copy(store, "reviews/x/index.html", "reviews/y/index.html", content_type="text/html",
+                   sha256=hashlib.sha256(b"<p>hi</p>").hexdigest())
+        assert store.head("reviews/y/index.html").sha256 == hashlib.sha256(b"<p>hi</p>").hexdigest()
         assert proxy.refused == refused_before
     finally:
         proxy.stop()

@@ -8,18 +8,19 @@ from shared.storage import ObjectInfo, sha256_hex
 
 
 def test_identical_content_is_not_uploaded_again():
-    data = b"<html></html>"
-    assert needs_upload(data, None)
-    assert not needs_upload(data, ObjectInfo(size=len(data), sha256=sha256_hex(data)))
-    assert needs_upload(data, ObjectInfo(size=len(data), sha256=sha256_hex(b"<html> </html>")))
-    assert needs_upload(data, ObjectInfo(size=len(data), sha256=None))  # unknown: send it
+    new = ObjectInfo.of(b"<html></html>")
+    assert needs_upload(new, None)
+    assert not needs_upload(new, ObjectInfo(size=new.size, sha256=sha256_hex(b"<html></html>")))
+    assert needs_upload(new, ObjectInfo(size=new.size, sha256=sha256_hex(b"<html> </html>")))
+    assert needs_upload(new, ObjectInfo(size=new.size, sha256=None))  # unknown: send it
+    assert needs_upload(ObjectInfo(size=new.size, sha256=None), ObjectInfo.of(b"<html></html>"))
 
 
 def test_the_manifest_lists_each_asset_with_its_hash_and_url():
     review = Review(id="a" * 32, writer="w", slug="her-2013", revision=2, title="Her", year=2013, certificate="15",
                     runtime_minutes=126, directors=["D"], cast=[], rating=3, paragraphs=["p"], author="A",
                     note=None, date_published=datetime(2026, 1, 1, tzinfo=UTC))
-    assets = [describe_asset(n, n.encode(), slug="her-2013", base_url="https://cdn.example/")
+    assets = [describe_asset(n, ObjectInfo.of(n.encode()), slug="her-2013", base_url="https://cdn.example/")
               for n in ("review.json", "index.html")]
     manifest = build_manifest(review, assets)
     assert manifest.revision == 2 and [a.key for a in manifest.assets] == [
@@ -29,4 +30,6 @@ def test_the_manifest_lists_each_asset_with_its_hash_and_url():
     assert page.content_type == "text/html; charset=utf-8"
     assert page.url == "https://cdn.example/reviews/her-2013/index.html"
     with pytest.raises(ValueError):
-        build_manifest(review, [describe_asset("manifest.json", b"{}", slug="her-2013", base_url="x")])
+        build_manifest(review, [describe_asset("manifest.json", ObjectInfo.of(b"{}"), slug="her-2013", base_url="x")])
+    with pytest.raises(ValueError, match="hash of index.html"):  # a manifest never lists an unknown hash
+        describe_asset("index.html", ObjectInfo(size=3, sha256=None), slug="her-2013", base_url="x")

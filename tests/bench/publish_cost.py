@@ -56,6 +56,8 @@ class CountingStore:
 
         def counted(*args, **kwargs):
             self.counts[name] = self.counts.get(name, 0) + 1
+            if name == "copy" and isinstance(args[0], CountingStore):
+                args = (args[0]._store, *args[1:])  # store to store, as upload copies unwrapped
             return attr(*args, **kwargs)
 
         return counted

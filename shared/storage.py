@@ -119,6 +119,8 @@ class LocalStore:
             self.put(key, source.get(source_key), content_type=content_type, cache_control=cache_control)
             return
         path, origin = self._path(key), source._path(source_key)
+        if path == origin:
+            return  # itself: a rename onto its own link would leave the temporary name behind
         # Linked beside the target and renamed over it, as put writes. Sharing the inode is
         # safe because no store changes a file in place: put and copy replace it whole.
         tmp = path.parent / f".tmp-{os.getpid()}-{next(_TMP_SEQUENCE)}-{path.name}"
@@ -234,8 +236,9 @@ class S3Store:
             self.put(key, source.get(source_key), content_type=content_type, cache_control=cache_control)
             return
         extra = {"CacheControl": cache_control} if cache_control else {}
-        if self.send_checksums:
-            extra["ChecksumAlgorithm"] = "SHA256"  # computed afresh by S3 for the copy, for head()
+        # No x-amz-checksum-algorithm: some S3-compatible servers refuse it on a copy (R2
+        # answers 501). S3 and MinIO carry the source's checksum over; for servers that
+        # do not, head() reads the hash from the metadata copy set here.
         self._call(
             "copy", self.client.copy_object, Key=self._key(key),
             CopySource={"Bucket": source.bucket, "Key": source._key(source_key)},

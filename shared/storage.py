@@ -119,8 +119,6 @@ class LocalStore:
             self.put(key, source.get(source_key), content_type=content_type, cache_control=cache_control)
             return
         path, origin = self._path(key), source._path(source_key)
-        if path == origin:
-            return  # itself: a rename onto its own link would leave the temporary name behind
         # Linked beside the target and renamed over it, as put writes. Sharing the inode is
         # safe because no store changes a file in place: put and copy replace it whole.
         tmp = path.parent / f".tmp-{os.getpid()}-{next(_TMP_SEQUENCE)}-{path.name}"
@@ -138,6 +136,10 @@ class LocalStore:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise StorageUnavailable(f"cannot write {key}: {exc.strerror}") from exc
+        # Renaming onto a link to the same file (a copy onto itself) does nothing, and
+        # leaves the temporary name behind.
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
 
     def list(self, prefix: str) -> list[str]:
         base = self._path(prefix.rstrip("/"))

@@ -62,6 +62,11 @@ def check_key(key: str) -> str:
 _TMP_SEQUENCE = itertools.count()  # next() on a count is atomic under the GIL
 
 
+def _beside(path: Path) -> Path:
+    """A temporary name next to ``path``, unique per process and call; readers skip ".tmp-" files."""
+    return path.parent / f".tmp-{os.getpid()}-{next(_TMP_SEQUENCE)}-{path.name}"
+
+
 class LocalStore:
     def __init__(self, root: Path, url: str):
         self.root = root
@@ -75,8 +80,8 @@ class LocalStore:
         # Write beside the target and rename: readers see the old file or the new, never
         # half. The temporary name is unique per process and call, so O_EXCL never meets
         # an existing file (tempfile.mkstemp's random names and retries cost more than the
-        # write itself on the ingest's hot path); readers skip ".tmp-" files.
-        tmp = path.parent / f".tmp-{os.getpid()}-{next(_TMP_SEQUENCE)}-{path.name}"
+        # write itself on the ingest's hot path).
+        tmp = _beside(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
@@ -121,7 +126,7 @@ class LocalStore:
         path, origin = self._path(key), source._path(source_key)
         # Linked beside the target and renamed over it, as put writes. Sharing the inode is
         # safe because no store changes a file in place: put and copy replace it whole.
-        tmp = path.parent / f".tmp-{os.getpid()}-{next(_TMP_SEQUENCE)}-{path.name}"
+        tmp = _beside(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             os.link(origin, tmp)

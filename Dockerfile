@@ -5,7 +5,7 @@
 #   marquee ingest                                  the HTTP service (the default command)
 #   marquee worker <validate|render|social|upload|notify> [celery args…]
 #   marquee beat                                    the periodic tasks (exactly one)
-#   celery -A shared.celery_app flower              the monitoring UI
+#   celery -A shared.broker.celery_app flower              the monitoring UI
 #
 # Nothing secret is built in: settings come from the environment at run time
 # (see deploy/README.md). Build: docker build -t marquee:local .
@@ -32,7 +32,7 @@ COPY services ./services
 # what the services need beyond the library (Flower); the import check fails the
 # build if it is missing rather than shipping an image whose flower service dies.
 RUN pip install --no-cache-dir "/src[deploy]" \
-    && python -c "import flower, shared.cli, services.ingest.app"
+    && python -c "import flower, services.cli.main, services.ingest.app"
 
 # --- runtime: the virtualenv, fonts, and an unprivileged user -----------------------------
 FROM ${PYTHON_IMAGE} AS runtime

@@ -12,13 +12,19 @@ SYSTEM_PACKAGES := redis-server:redis-server fonts-dejavu-core:/usr/share/fonts/
 	fonts-dejavu-extra:/usr/share/fonts/truetype/dejavu/DejaVuSerif-Italic.ttf \
 	chromium:chromium chromium-driver:chromedriver default-jre-headless:java
 
-.PHONY: run test chaos bench system-deps venv clean
+.PHONY: run test lint chaos bench system-deps venv clean
 
 run: system-deps venv
 	$(BIN)/marquee run
 
-test: system-deps venv
+test: system-deps venv lint
 	$(BIN)/pytest
+
+# Style, format, types and the import layers (pyproject.toml); `make test` runs it first.
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # The fault campaign against the real local stack (docs/RELIABILITY.md); bounded, loopback only.
 # MARQUEE_CHAOS_SCALE=0.1 for a quick look, MARQUEE_CHAOS_ONLY=1,3 for some scenarios.

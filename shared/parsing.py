@@ -104,9 +104,7 @@ def read_runtime(text: str) -> int | None:
         return int(match.group(1))
     if match := re.fullmatch(r"(\d+):(\d{2})", text):
         return int(match.group(1)) * 60 + int(match.group(2))
-    match = re.fullmatch(
-        r"(\d+)\s*(?:h|hrs?|hours?)\.?(?:\s*(?:and\s*)?(\d+)\s*(?:m|mins?|minutes?)?\.?)?", text
-    )
+    match = re.fullmatch(r"(\d+)\s*(?:h|hrs?|hours?)\.?(?:\s*(?:and\s*)?(\d+)\s*(?:m|mins?|minutes?)?\.?)?", text)
     if match:
         return int(match.group(1)) * 60 + int(match.group(2) or 0)
     return None
@@ -152,9 +150,7 @@ def parse_text_review(text: str, *, title: str | None = None) -> ReviewSubmissio
 
     title = fields.pop("title", None) or (title or "").strip() or None
     if title is None:
-        problems.append(
-            Problem("title", "no title given: add a 'Title: …' line or the ?title= query parameter")
-        )
+        problems.append(Problem("title", "no title given: add a 'Title: …' line or the ?title= query parameter"))
     else:
         fields["title"] = title
     if "certificate" not in fields:
@@ -182,7 +178,9 @@ def parse_text_review(text: str, *, title: str | None = None) -> ReviewSubmissio
     if raw_rating is None:
         problems.append(Problem("rating", "no rating line found, such as 'Rating ***'"))
     elif (stars := read_rating(raw_rating)) is None:
-        problems.append(Problem("rating", f"cannot read {raw_rating!r} as a rating; write stars, as in '***' or '3.5/5'"))
+        problems.append(
+            Problem("rating", f"cannot read {raw_rating!r} as a rating; write stars, as in '***' or '3.5/5'")
+        )
     else:
         fields["rating"] = stars
 

@@ -9,7 +9,6 @@ for a state is appended exactly once however often a stage runs.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import time
@@ -19,10 +18,10 @@ from datetime import UTC, datetime
 
 import redis
 
-from shared import logs
 from shared.errors import Problem
-from shared.metrics import COUNTERS_KEY, count_accepted, on_transition, outcome_field
 from shared.models import State
+from shared.observability import logs
+from shared.observability.metrics import COUNTERS_KEY, count_accepted, on_transition, outcome_field
 
 log = logging.getLogger("marquee.state")
 
@@ -95,13 +94,6 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@functools.lru_cache(maxsize=4)
-def connect(url: str) -> redis.Redis:
-    return redis.Redis.from_url(
-        url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30
-    )
-
-
 def _hash(id: str) -> str:
     return f"marquee:sub:{id}"
 
@@ -167,8 +159,13 @@ class SubmissionStates:
         except redis.RedisError:  # they are accepted all the same: a count is not worth a 503
             log.warning("could not count %d accepted submissions", len(submissions), exc_info=True)
         for sub in submissions:
-            logs.transition(sub.id, writer=sub.writer, stage="ingest", state=State.RECEIVED,
-                            duration_seconds=None if sub.started is None else time.monotonic() - sub.started)
+            logs.transition(
+                sub.id,
+                writer=sub.writer,
+                stage="ingest",
+                state=State.RECEIVED,
+                duration_seconds=None if sub.started is None else time.monotonic() - sub.started,
+            )
 
     def forget_many(self, submissions: Sequence[NewSubmission]) -> None:
         """Undo ``create_many`` for submissions that were not accepted after all (their
@@ -176,13 +173,14 @@ class SubmissionStates:
         each one itself recorded is removed."""
         with self.redis.pipeline(transaction=False) as pipe:
             for sub in submissions:
-                self._forget(keys=[webhook_key(sub.writer, sub.webhook_id), _hash(sub.id), _history(sub.id)],
-                             args=[sub.id], client=pipe)
+                self._forget(
+                    keys=[webhook_key(sub.writer, sub.webhook_id), _hash(sub.id), _history(sub.id)],
+                    args=[sub.id],
+                    client=pipe,
+                )
             pipe.execute()
 
-    def advance(
-        self, id: str, state: State, *, stage: str, event: dict | None = None, **fields: str
-    ) -> State | None:
+    def advance(self, id: str, state: State, *, stage: str, event: dict | None = None, **fields: str) -> State | None:
         """Move ``id`` forward to ``state`` and return the state it is in afterwards.
 
         The state is unchanged (and returned) when it is already ``state``, past it, or
@@ -208,12 +206,22 @@ class SubmissionStates:
         record = self.get(id) or {}
         errors = [{"field": "", "message": f"{stage} failed after {attempts} attempt(s): {error}"}]
         event = {
-            "type": "review.failed", "id": id, "writer": record.get("writer", ""), "stage": stage,
-            "error": error, "at": now_iso(),
+            "type": "review.failed",
+            "id": id,
+            "writer": record.get("writer", ""),
+            "stage": stage,
+            "error": error,
+            "at": now_iso(),
         }
         state = self.advance(
-            id, State.FAILED, stage=stage, event=event, errors=json.dumps(errors), failed_stage=stage,
-            failed_from=record.get("state", ""), attempts=str(attempts),
+            id,
+            State.FAILED,
+            stage=stage,
+            event=event,
+            errors=json.dumps(errors),
+            failed_stage=stage,
+            failed_from=record.get("state", ""),
+            attempts=str(attempts),
         )
         return state, event
 

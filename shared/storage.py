@@ -40,8 +40,16 @@ class Store(Protocol):
     def put(self, key: str, data: bytes, *, content_type: str, cache_control: str | None = None) -> None: ...
     def get(self, key: str) -> bytes: ...
     def head(self, key: str) -> ObjectInfo | None: ...
-    def copy(self, source: Store, source_key: str, key: str, *, content_type: str, cache_control: str | None = None,
-             sha256: str | None = None) -> None: ...
+    def copy(
+        self,
+        source: Store,
+        source_key: str,
+        key: str,
+        *,
+        content_type: str,
+        cache_control: str | None = None,
+        sha256: str | None = None,
+    ) -> None: ...
     def list(self, prefix: str) -> list[str]: ...
     def delete(self, key: str) -> None: ...
     def ping(self) -> None: ...
@@ -89,7 +97,7 @@ class LocalStore:
                 os.fchmod(fd, 0o644)  # as every published file should be, whatever the umask
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
                 os.fsync(fd)  # durable before it is visible: an accepted request survives a crash
             finally:
                 os.close(fd)
@@ -116,8 +124,16 @@ class LocalStore:
             raise StorageUnavailable(f"cannot read {key}: {exc.strerror}") from exc
         return ObjectInfo.of(data)
 
-    def copy(self, source: Store, source_key: str, key: str, *, content_type: str, cache_control: str | None = None,
-             sha256: str | None = None) -> None:
+    def copy(
+        self,
+        source: Store,
+        source_key: str,
+        key: str,
+        *,
+        content_type: str,
+        cache_control: str | None = None,
+        sha256: str | None = None,
+    ) -> None:
         """Copy ``source_key`` from ``source`` to ``key`` here: from another directory on the
         same filesystem, a hard link, with no read or write of the data."""
         if not isinstance(source, LocalStore):
@@ -169,8 +185,16 @@ _TRANSIENT_CODES = {"500", "502", "503", "504", "SlowDown", "RequestTimeout", "I
 
 
 class S3Store:
-    def __init__(self, bucket: str, prefix: str, url: str, *, checksum_calculation: str = "when_supported",
-                 timeout: float = 20.0, max_attempts: int = 5):
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str,
+        url: str,
+        *,
+        checksum_calculation: str = "when_supported",
+        timeout: float = 20.0,
+        max_attempts: int = 5,
+    ):
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.url = url
@@ -217,8 +241,13 @@ class S3Store:
             # without a download; the metadata copy serves servers that keep none.
             extra |= {"ChecksumAlgorithm": "SHA256", "ChecksumSHA256": base64.b64encode(digest).decode()}
         self._call(
-            "put", self.client.put_object, Key=self._key(key), Body=data, ContentType=content_type,
-            Metadata={"sha256": digest.hex()}, **extra,
+            "put",
+            self.client.put_object,
+            Key=self._key(key),
+            Body=data,
+            ContentType=content_type,
+            Metadata={"sha256": digest.hex()},
+            **extra,
         )
 
     def get(self, key: str) -> bytes:
@@ -235,8 +264,16 @@ class S3Store:
             return ObjectInfo(size=meta["ContentLength"], sha256=base64.b64decode(checksum).hex())
         return ObjectInfo(size=meta["ContentLength"], sha256=meta.get("Metadata", {}).get("sha256"))
 
-    def copy(self, source: Store, source_key: str, key: str, *, content_type: str, cache_control: str | None = None,
-             sha256: str | None = None) -> None:
+    def copy(
+        self,
+        source: Store,
+        source_key: str,
+        key: str,
+        *,
+        content_type: str,
+        cache_control: str | None = None,
+        sha256: str | None = None,
+    ) -> None:
         """Copy ``source_key`` from ``source`` to ``key`` here: between buckets of the same
         S3 server, server-side (CopyObject), with no download or upload of the data."""
         if not (isinstance(source, S3Store) and source.client.meta.endpoint_url == self.client.meta.endpoint_url):
@@ -247,10 +284,14 @@ class S3Store:
         # answers 501). S3 and MinIO carry the source's checksum over; for servers that
         # do not, head() reads the hash from the metadata copy set here.
         self._call(
-            "copy", self.client.copy_object, Key=self._key(key),
+            "copy",
+            self.client.copy_object,
+            Key=self._key(key),
             CopySource={"Bucket": source.bucket, "Key": source._key(source_key)},
-            MetadataDirective="REPLACE", ContentType=content_type,
-            Metadata={"sha256": sha256} if sha256 else {}, **extra,
+            MetadataDirective="REPLACE",
+            ContentType=content_type,
+            Metadata={"sha256": sha256} if sha256 else {},
+            **extra,
         )
 
     def list(self, prefix: str) -> list[str]:
@@ -271,14 +312,21 @@ class S3Store:
         self._call("ping", self.client.head_bucket)
 
 
-def open_store(url: str, *, checksum_calculation: str = "when_supported", timeout: float = 20.0,
-               max_attempts: int = 5) -> Store:
+def open_store(
+    url: str, *, checksum_calculation: str = "when_supported", timeout: float = 20.0, max_attempts: int = 5
+) -> Store:
     parsed = urlparse(url)
     if parsed.scheme == "s3":
         if not parsed.netloc:
             raise ValueError(f"store URL {url!r} names no bucket")
-        return S3Store(parsed.netloc, parsed.path, url, checksum_calculation=checksum_calculation, timeout=timeout,
-                       max_attempts=max_attempts)
+        return S3Store(
+            parsed.netloc,
+            parsed.path,
+            url,
+            checksum_calculation=checksum_calculation,
+            timeout=timeout,
+            max_attempts=max_attempts,
+        )
     if parsed.scheme in ("file", ""):
         root = Path(parsed.path if parsed.scheme == "file" else url).resolve()
         root.mkdir(parents=True, exist_ok=True)

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from standardwebhooks import Webhook
-
 from limits import parse as parse_rate
+from standardwebhooks import Webhook
 
 from shared.jsonfile import WatchedJSON
 

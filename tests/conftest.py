@@ -37,8 +37,12 @@ def moto(tmp_path_factory):
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory, redis_server):
     root = tmp_path_factory.mktemp("local-stack")
-    stack = Stack(root, redis_url=redis_server.url.replace("/0", "/1"),
-                  archive_url=f"file://{root}/archive", publish_url=str(root / "publish"))
+    stack = Stack(
+        root,
+        redis_url=redis_server.url.replace("/0", "/1"),
+        archive_url=f"file://{root}/archive",
+        publish_url=str(root / "publish"),
+    )
     yield stack.start()
     stack.stop()
 
@@ -47,9 +51,14 @@ def local_stack(tmp_path_factory, redis_server):
 def s3_stack(tmp_path_factory, redis_server, moto):
     moto.create_bucket("marquee-archive")
     moto.create_bucket("marquee-publish", public_read=True)
-    stack = Stack(tmp_path_factory.mktemp("s3-stack"), redis_url=redis_server.url.replace("/0", "/2"),
-                  archive_url="s3://marquee-archive/v1", publish_url="s3://marquee-publish",
-                  public_base_url=f"{moto.endpoint}/marquee-publish", extra_env=moto.env())
+    stack = Stack(
+        tmp_path_factory.mktemp("s3-stack"),
+        redis_url=redis_server.url.replace("/0", "/2"),
+        archive_url="s3://marquee-archive/v1",
+        publish_url="s3://marquee-publish",
+        public_base_url=f"{moto.endpoint}/marquee-publish",
+        extra_env=moto.env(),
+    )
     yield stack.start()
     stack.stop()
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import redis
 
 from shared.keys import request_key
-from shared.stage import Runtime, hand_off_many
+from shared.pipeline import Runtime, hand_off_many
 from shared.state import NewSubmission, now_iso
 
 MAX_BATCH = 64  # bounds one batch's pipelines and the wait of the requests behind it
@@ -49,8 +49,9 @@ class Submission:
     started: float = field(default_factory=time.monotonic)  # when the request arrived
 
 
-def accept_batch(rt: Runtime, batch: list[Submission], *, writers: ThreadPoolExecutor,
-                 queue: Callable[[list[str]], None]) -> list[str | BaseException]:
+def accept_batch(
+    rt: Runtime, batch: list[Submission], *, writers: ThreadPoolExecutor, queue: Callable[[list[str]], None]
+) -> list[str | BaseException]:
     """Accept each submission; return, in order, its id (or the id its webhook-id was
     first accepted as), or the exception that kept it from being accepted. ``queue``
     sends the accepted ids on to their first stage.
@@ -60,13 +61,20 @@ def accept_batch(rt: Runtime, batch: list[Submission], *, writers: ThreadPoolExe
     """
     received_at = now_iso()
     news = [
-        NewSubmission(secrets.token_hex(16),  # 128 random bits: the id is the status URL's only key
-                      writer=s.writer, webhook_id=s.webhook_id, received_at=received_at, started=s.started)
+        NewSubmission(
+            secrets.token_hex(16),  # 128 random bits: the id is the status URL's only key
+            writer=s.writer,
+            webhook_id=s.webhook_id,
+            received_at=received_at,
+            started=s.started,
+        )
         for s in batch
     ]
     outcomes: list[str | BaseException] = [new.id for new in news]
     archived = []
-    for i, error in zip(range(len(batch)), writers.map(lambda i: _archive(rt, batch[i], news[i]), range(len(batch)))):
+    for i, error in zip(
+        range(len(batch)), writers.map(lambda i: _archive(rt, batch[i], news[i]), range(len(batch))), strict=False
+    ):
         if error is None:
             archived.append(i)
         else:
@@ -118,13 +126,19 @@ def _give_up(rt: Runtime, news: list[NewSubmission]) -> None:
 def _archive(rt: Runtime, submission: Submission, new: NewSubmission) -> Exception | None:
     """Store the request, body included, in one object: with the claim, it is the accepted request."""
     request = {
-        "id": new.id, "writer": submission.writer, "webhook_id": submission.webhook_id,
-        "content_type": submission.content_type, "title": submission.title, "received_at": new.received_at,
-        "bytes": len(submission.body), "body": submission.body.decode(),  # UTF-8, checked before
+        "id": new.id,
+        "writer": submission.writer,
+        "webhook_id": submission.webhook_id,
+        "content_type": submission.content_type,
+        "title": submission.title,
+        "received_at": new.received_at,
+        "bytes": len(submission.body),
+        "body": submission.body.decode(),  # UTF-8, checked before
     }
     try:
-        rt.archive.put(request_key(new.id), json.dumps(request, ensure_ascii=False).encode(),
-                       content_type="application/json")
+        rt.archive.put(
+            request_key(new.id), json.dumps(request, ensure_ascii=False).encode(), content_type="application/json"
+        )
     except Exception as exc:  # noqa: BLE001 - answered to this request alone
         return exc
     return None
@@ -163,7 +177,14 @@ class Acceptor:
             batch = [submission for submission, _ in taken]
             try:
                 outcomes = await loop.run_in_executor(
-                    self._thread, lambda: accept_batch(self.runtime, batch, writers=self._writers, queue=self.queue))
+                    self._thread,
+                    lambda: accept_batch(
+                        self.runtime,
+                        batch,
+                        writers=self._writers,
+                        queue=self.queue,
+                    ),
+                )
             except BaseException as exc:  # noqa: BLE001 - a bug or a lost Redis: every request hears it
                 outcomes = [exc] * len(taken)
             for (_, future), outcome in zip(taken, outcomes, strict=True):

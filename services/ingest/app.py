@@ -30,13 +30,13 @@ from services.ingest.acceptor import Acceptor, Submission
 from services.ingest.ops import install as install_ops
 from services.ingest.problems import problem, unauthorized
 from services.ingest.ratelimit import RateLimiter
-from shared import logs
 from shared.config import get_settings
 from shared.errors import MalformedSubmission, Problem, TransientError
 from shared.keys import is_submission_id
 from shared.models import State
+from shared.observability import logs
 from shared.parsing import parse_submission
-from shared.stage import get_runtime, hand_off
+from shared.pipeline import get_runtime, hand_off
 from shared.storage import LocalStore
 from shared.writers import Writer, WritersFile, verify_signature
 
@@ -86,7 +86,9 @@ def create_app() -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [Problem(".".join(str(p) for p in e["loc"][1:]) or "request", e["msg"]) for e in exc.errors()]
-        return problem(422, "invalid-request", "Invalid request", "The request's parameters are not valid.", errors=errors)
+        return problem(
+            422, "invalid-request", "Invalid request", "The request's parameters are not valid.", errors=errors
+        )
 
     @app.exception_handler(TransientError)
     @app.exception_handler(redis.RedisError)
@@ -96,7 +98,9 @@ def create_app() -> FastAPI:
         # Redis, the broker or the archive is down: nothing was accepted, and the sender
         # should try again, as Standard Webhooks senders do on a 5xx.
         return problem(
-            503, "unavailable", "Service unavailable",
+            503,
+            "unavailable",
+            "Service unavailable",
             f"Nothing was accepted ({type(exc).__name__}); send it again shortly.",
             headers={"Retry-After": "5"},
         )
@@ -114,7 +118,9 @@ def create_app() -> FastAPI:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in ACCEPTED_TYPES:
             return problem(
-                415, "unsupported-media-type", "Unsupported media type",
+                415,
+                "unsupported-media-type",
+                "Unsupported media type",
                 f"Send application/json or text/plain, not {content_type or 'no content type'!r}.",
             )
         try:
@@ -124,8 +130,13 @@ def create_app() -> FastAPI:
         try:
             body.decode("utf-8")
         except UnicodeDecodeError:
-            return problem(400, "malformed", "Malformed submission", "The body is not UTF-8 text.",
-                           errors=[Problem("body", "the request body is not UTF-8 text")])
+            return problem(
+                400,
+                "malformed",
+                "Malformed submission",
+                "The body is not UTF-8 text.",
+                errors=[Problem("body", "the request body is not UTF-8 text")],
+            )
         headers = {k.lower(): v for k, v in request.headers.items()}
         sender = writers.get(writer)
         if not verify_signature(sender, body, headers):  # None (no such writer) never verifies
@@ -139,10 +150,16 @@ def create_app() -> FastAPI:
             status = 400 if any(p.field == "body" for p in exc.problems) else 422
             return problem(status, "malformed", "Malformed submission", str(exc), errors=exc.problems)
 
-        submission_id = await acceptor.accept(Submission(
-            writer=writer, webhook_id=headers["webhook-id"], content_type=content_type, title=title, body=body,
-            started=logs.request_started.get() or time.monotonic(),
-        ))
+        submission_id = await acceptor.accept(
+            Submission(
+                writer=writer,
+                webhook_id=headers["webhook-id"],
+                content_type=content_type,
+                title=title,
+                body=body,
+                started=logs.request_started.get() or time.monotonic(),
+            )
+        )
         return {"id": submission_id, "status_url": str(request.url_for("status", submission_id=submission_id))}
 
     @app.get("/v1/reviews/{submission_id}", name="status", openapi_extra=openapi.STATUS, response_model=None)
@@ -169,7 +186,9 @@ def create_app() -> FastAPI:
             return refusal
         if record["state"] not in WITHDRAWABLE:
             return problem(
-                409, "not-withdrawable", "Not withdrawable",
+                409,
+                "not-withdrawable",
+                "Not withdrawable",
                 f"The review is {record['state']}; only a published or scheduled review can be withdrawn.",
             )
         await run_in_threadpool(hand_off, "retract", submission_id)
@@ -201,7 +220,9 @@ def create_app() -> FastAPI:
         if wait is None:
             return None
         return problem(
-            429, "rate-limited", "Too many requests",
+            429,
+            "rate-limited",
+            "Too many requests",
             f"Writer {writer.id!r} may send {rate}; try again in {wait} s.",
             headers={"Retry-After": str(wait)},
         )

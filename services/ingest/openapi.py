@@ -20,8 +20,11 @@ PROBLEM_SCHEMA = {
         "detail": {"type": "string"},
         "errors": {
             "type": "array",
-            "items": {"type": "object", "required": ["field", "message"],
-                      "properties": {"field": {"type": "string"}, "message": {"type": "string"}}},
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
         },
     },
 }
@@ -38,52 +41,103 @@ Written by Priya Ramanathan
 """
 
 JSON_EXAMPLE = {
-    "title": "Paper Lanterns", "year": 2026, "certificate": "PG", "runtime_minutes": 98,
-    "directors": ["Hiro Tanabe"], "cast": ["Aiko Mori"], "rating": 3.5,
+    "title": "Paper Lanterns",
+    "year": 2026,
+    "certificate": "PG",
+    "runtime_minutes": 98,
+    "directors": ["Hiro Tanabe"],
+    "cast": ["Aiko Mori"],
+    "rating": 3.5,
     "body": "A gentle comedy about a restaurant's last night. It hums along. The final shot is lovely.",
     "author": "Sam Okonjo",
 }
 
 SIGNATURE_HEADERS = [
-    {"name": "webhook-id", "in": "header", "required": True, "schema": {"type": "string"},
-     "description": "A unique id for this message; a repeat returns the first submission.", "example": "msg_2f1c0d"},
-    {"name": "webhook-timestamp", "in": "header", "required": True, "schema": {"type": "string"},
-     "description": "Unix seconds; more than 5 minutes off is refused.", "example": "1764038744"},
-    {"name": "webhook-signature", "in": "header", "required": True, "schema": {"type": "string"},
-     "description": "`v1,` + base64 HMAC-SHA256 of `{id}.{timestamp}.{body}` (Standard Webhooks).",
-     "example": "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4="},
+    {
+        "name": "webhook-id",
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "A unique id for this message; a repeat returns the first submission.",
+        "example": "msg_2f1c0d",
+    },
+    {
+        "name": "webhook-timestamp",
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "Unix seconds; more than 5 minutes off is refused.",
+        "example": "1764038744",
+    },
+    {
+        "name": "webhook-signature",
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "`v1,` + base64 HMAC-SHA256 of `{id}.{timestamp}.{body}` (Standard Webhooks).",
+        "example": "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=",
+    },
 ]
 
 
 def _problem(description: str, status: int, title: str, detail: str, errors: list | None = None) -> dict:
-    example: dict[str, Any] = {"type": "https://marquee.example/problems/…", "title": title, "status": status, "detail": detail}
+    example: dict[str, Any] = {
+        "type": "https://marquee.example/problems/…",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
     if errors:
         example["errors"] = errors
-    return {"description": description,
-            "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA, "example": example}}}
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA, "example": example}},
+    }
 
 
 ACCEPTED = {
     "description": "Stored and queued. Follow `status_url`.",
-    "content": {"application/json": {"example": {
-        "id": "3ae2bc2bd0c281b2c529ba4bbbaa1750",
-        "status_url": "http://127.0.0.1:8000/v1/reviews/3ae2bc2bd0c281b2c529ba4bbbaa1750"}}},
+    "content": {
+        "application/json": {
+            "example": {
+                "id": "3ae2bc2bd0c281b2c529ba4bbbaa1750",
+                "status_url": "http://127.0.0.1:8000/v1/reviews/3ae2bc2bd0c281b2c529ba4bbbaa1750",
+            }
+        }
+    },
 }
-UNAUTHORIZED = _problem("Unknown writer, bad signature or stale timestamp (one answer for all).", 401, "Unauthorized",
-                        "The request could not be authenticated. Sign it per Standard Webhooks with a current timestamp.")
-RATE_LIMITED = _problem("Over the writer's rate limit; see Retry-After.", 429, "Too many requests",
-                        "Writer 'dev' may send 60/minute; try again in 12 s.")
-UNAVAILABLE = _problem("Redis or the archive is unreachable: nothing was accepted.", 503, "Service unavailable",
-                       "The submission was not accepted (ConnectionError); send it again shortly.")
-INVALID = _problem("The request's parameters are not valid.", 422, "Invalid request",
-                   "The request's parameters are not valid.", [{"field": "submission_id", "message": "…"}])
+UNAUTHORIZED = _problem(
+    "Unknown writer, bad signature or stale timestamp (one answer for all).",
+    401,
+    "Unauthorized",
+    "The request could not be authenticated. Sign it per Standard Webhooks with a current timestamp.",
+)
+RATE_LIMITED = _problem(
+    "Over the writer's rate limit; see Retry-After.",
+    429,
+    "Too many requests",
+    "Writer 'dev' may send 60/minute; try again in 12 s.",
+)
+UNAVAILABLE = _problem(
+    "Redis or the archive is unreachable: nothing was accepted.",
+    503,
+    "Service unavailable",
+    "The submission was not accepted (ConnectionError); send it again shortly.",
+)
+INVALID = _problem(
+    "The request's parameters are not valid.",
+    422,
+    "Invalid request",
+    "The request's parameters are not valid.",
+    [{"field": "submission_id", "message": "…"}],
+)
 NOT_FOUND = _problem("No submission has this id.", 404, "No such submission", "No submission has the id '…'.")
 
 SUBMIT = {
     "summary": "Submit a review",
     "description": "A JSON review, or a text review in the reviews site's format. Signed per Standard Webhooks "
-                   "with one of the writer's secrets. A readable review that breaks a content rule is accepted, "
-                   "then rejected by the validate stage: follow `status_url` to see why.",
+    "with one of the writer's secrets. A readable review that breaks a content rule is accepted, "
+    "then rejected by the validate stage: follow `status_url` to see why.",
     "parameters": SIGNATURE_HEADERS,
     "requestBody": {
         "required": True,
@@ -94,16 +148,30 @@ SUBMIT = {
     },
     "responses": {
         "202": ACCEPTED,
-        "400": _problem("The body cannot be read: not JSON, not UTF-8.", 400, "Malformed submission",
-                        "body: not valid JSON: Expecting value at line 1, column 1",
-                        [{"field": "body", "message": "not valid JSON: Expecting value at line 1, column 1"}]),
+        "400": _problem(
+            "The body cannot be read: not JSON, not UTF-8.",
+            400,
+            "Malformed submission",
+            "body: not valid JSON: Expecting value at line 1, column 1",
+            [{"field": "body", "message": "not valid JSON: Expecting value at line 1, column 1"}],
+        ),
         "401": UNAUTHORIZED,
-        "413": _problem("The body is over 1 MiB.", 413, "Body too large", "The body is over the limit of 1048576 bytes."),
-        "415": _problem("Neither application/json nor text/plain.", 415, "Unsupported media type",
-                        "Send application/json or text/plain, not 'text/html'."),
-        "422": _problem("Readable, but fields are missing or of the wrong type.", 422, "Malformed submission",
-                        "title: no title given", [{"field": "title", "message": "no title given: add a 'Title: …' line "
-                                                   "or the ?title= query parameter"}]),
+        "413": _problem(
+            "The body is over 1 MiB.", 413, "Body too large", "The body is over the limit of 1048576 bytes."
+        ),
+        "415": _problem(
+            "Neither application/json nor text/plain.",
+            415,
+            "Unsupported media type",
+            "Send application/json or text/plain, not 'text/html'.",
+        ),
+        "422": _problem(
+            "Readable, but fields are missing or of the wrong type.",
+            422,
+            "Malformed submission",
+            "title: no title given",
+            [{"field": "title", "message": "no title given: add a 'Title: …' line or the ?title= query parameter"}],
+        ),
         "429": RATE_LIMITED,
         "503": UNAVAILABLE,
     },
@@ -113,12 +181,28 @@ STATUS = {
     "summary": "Where a submission is",
     "description": "Readable with the id alone (128 random bits). Shows state and errors, never the review's text.",
     "responses": {
-        "200": {"description": "The submission's state.", "content": {"application/json": {"example": {
-            "id": "3ae2bc2bd0c281b2c529ba4bbbaa1750", "writer": "dev", "state": "rejected", "slug": None,
-            "errors": [{"field": "rating", "message": "7 is not a rating; use 0 to 5 stars in steps of a half"}],
-            "urls": {}, "scheduled_for": None,
-            "history": [{"stage": "ingest", "state": "received", "at": "2026-11-25T02:45:44.148Z"},
-                        {"stage": "validate", "state": "rejected", "at": "2026-11-25T02:45:44.201Z"}]}}}},
+        "200": {
+            "description": "The submission's state.",
+            "content": {
+                "application/json": {
+                    "example": {
+                        "id": "3ae2bc2bd0c281b2c529ba4bbbaa1750",
+                        "writer": "dev",
+                        "state": "rejected",
+                        "slug": None,
+                        "errors": [
+                            {"field": "rating", "message": "7 is not a rating; use 0 to 5 stars in steps of a half"}
+                        ],
+                        "urls": {},
+                        "scheduled_for": None,
+                        "history": [
+                            {"stage": "ingest", "state": "received", "at": "2026-11-25T02:45:44.148Z"},
+                            {"stage": "validate", "state": "rejected", "at": "2026-11-25T02:45:44.201Z"},
+                        ],
+                    }
+                }
+            },
+        },
         "404": NOT_FOUND,
         "422": INVALID,
     },
@@ -127,14 +211,18 @@ STATUS = {
 WITHDRAW = {
     "summary": "Withdraw a published or scheduled review",
     "description": "Signed like a submission (over an empty body) by the writer who sent it. Removes the review's "
-                   "public assets and emits `review.retracted`; the archive keeps it.",
+    "public assets and emits `review.retracted`; the archive keeps it.",
     "parameters": SIGNATURE_HEADERS,
     "responses": {
         "202": ACCEPTED,
         "401": UNAUTHORIZED,
         "404": NOT_FOUND,
-        "409": _problem("Not published or scheduled.", 409, "Not withdrawable",
-                        "The review is rejected; only a published or scheduled review can be withdrawn."),
+        "409": _problem(
+            "Not published or scheduled.",
+            409,
+            "Not withdrawable",
+            "The review is rejected; only a published or scheduled review can be withdrawn.",
+        ),
         "422": INVALID,
         "429": RATE_LIMITED,
     },

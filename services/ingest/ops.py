@@ -16,7 +16,7 @@ ops token, which another site cannot know) and must not come from another site
 (``Sec-Fetch-Site``). A Bearer token is never sent by itself, so scripts need neither.
 
 /metrics is this process's own metrics (HTTP requests, the process) and the
-pipeline's, which every worker writes to Redis (shared/metrics.py): the numbers
+pipeline's, which every worker writes to Redis (shared/observability/metrics.py): the numbers
 are the whole cluster's, whichever ingest process answers.
 """
 
@@ -37,10 +37,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
-from shared import logs, ops
+from shared import operations as ops
 from shared.config import get_settings
 from shared.keys import is_submission_id
-from shared.metrics import RedisCollector, totals
+from shared.observability import logs
+from shared.observability.metrics import totals
+from shared.operations.collector import RedisCollector
 from shared.queues import QUEUES, TASK_QUEUES
 from shared.state import now_iso
 
@@ -49,7 +51,7 @@ DEFAULT_REFRESH_SECONDS = 5
 REALM = 'Basic realm="Marquee ops", charset="UTF-8"'
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -92,6 +94,7 @@ router = APIRouter(include_in_schema=False)
 
 # --- access ----------------------------------------------------------------------------
 
+
 def _token() -> str | None:
     token = get_settings().ops_token
     return token if token and len(token) >= MIN_TOKEN_LENGTH else None
@@ -118,13 +121,19 @@ def _presented(request: Request) -> tuple[str, str] | None:
 
 def _disabled(detail: str) -> Response:
     return HTMLResponse(
-        templates.get_template("ops_disabled.html").render(detail=detail), status_code=503, headers=SECURITY_HEADERS,
+        templates.get_template("ops_disabled.html").render(detail=detail),
+        status_code=503,
+        headers=SECURITY_HEADERS,
     )
 
 
 def _unauthorized() -> Response:
-    return Response("The ops token is required: Authorization: Bearer <token>, or the token as the Basic password.\n",
-                    status_code=401, media_type="text/plain", headers={"WWW-Authenticate": REALM, **SECURITY_HEADERS})
+    return Response(
+        "The ops token is required: Authorization: Bearer <token>, or the token as the Basic password.\n",
+        status_code=401,
+        media_type="text/plain",
+        headers={"WWW-Authenticate": REALM, **SECURITY_HEADERS},
+    )
 
 
 def authorize(request: Request, *, optional: bool = False) -> Response | str | None:
@@ -147,8 +156,9 @@ def authorize(request: Request, *, optional: bool = False) -> Response | str | N
 
 # --- the pages -------------------------------------------------------------------------
 
+
 def _client() -> redis.Redis:
-    from shared.stage import get_runtime
+    from shared.pipeline import get_runtime
 
     return get_runtime().states.redis
 
@@ -191,9 +201,13 @@ async def dashboard(request: Request) -> Response:
         return _disabled(f"Redis did not answer: {type(exc).__name__}. This page retries when reloaded.")
     base = _base(request)
     html = templates.get_template("ops.html").render(
-        **data, base=base, refresh=refresh, csrf=csrf_token(_token() or ""),
+        **data,
+        base=base,
+        refresh=refresh,
+        csrf=csrf_token(_token() or ""),
         refresh_url=f"{base}?{urlencode({'refresh': refresh})}" if refresh != DEFAULT_REFRESH_SECONDS else base,
-        notice=request.query_params.get("notice", "")[:300], now=now_iso(),
+        notice=request.query_params.get("notice", "")[:300],
+        now=now_iso(),
     )
     return HTMLResponse(html, headers=SECURITY_HEADERS)
 
@@ -210,7 +224,8 @@ async def submission(submission_id: str, request: Request) -> Response:
     if record is None:
         return HTMLResponse("No such submission.\n", status_code=404, headers=SECURITY_HEADERS)
     html = templates.get_template("ops_submission.html").render(
-        s=record, base=_base(request), csrf=csrf_token(_token() or ""), now=now_iso())
+        s=record, base=_base(request), csrf=csrf_token(_token() or ""), now=now_iso()
+    )
     return HTMLResponse(html, headers=SECURITY_HEADERS)
 
 
@@ -233,10 +248,16 @@ async def retry(request: Request) -> Response:
     form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=20).items()}
     if auth == "basic":
         # Sent by a browser: it must be our own form, from our own page.
-        if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none") or \
-                not hmac.compare_digest(form.get("csrf", "").encode(), csrf_token(_token() or "").encode()):
-            return Response("This form is stale or came from another site; reload /ops and try again.\n",
-                            status_code=403, media_type="text/plain", headers=SECURITY_HEADERS)
+        if request.headers.get("sec-fetch-site", "same-origin") not in (
+            "same-origin",
+            "none",
+        ) or not hmac.compare_digest(form.get("csrf", "").encode(), csrf_token(_token() or "").encode()):
+            return Response(
+                "This form is stale or came from another site; reload /ops and try again.\n",
+                status_code=403,
+                media_type="text/plain",
+                headers=SECURITY_HEADERS,
+            )
     source = form.get("source", "submission")
     client = _client()
     if form.get("all"):
@@ -256,6 +277,7 @@ async def retry(request: Request) -> Response:
 
 # --- /metrics --------------------------------------------------------------------------
 
+
 def _metrics_registry():
     from prometheus_client import CollectorRegistry, Counter, Histogram
     from prometheus_client.gc_collector import GCCollector
@@ -266,11 +288,19 @@ def _metrics_registry():
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
-    requests = Counter("marquee_http_requests_total", "HTTP requests to this ingest process, by route and status.",
-                       ["method", "route", "status"], registry=registry)
-    durations = Histogram("marquee_http_request_duration_seconds", "Time this ingest process took to answer, by route.",
-                          ["method", "route"], registry=registry,
-                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+    requests = Counter(
+        "marquee_http_requests_total",
+        "HTTP requests to this ingest process, by route and status.",
+        ["method", "route", "status"],
+        registry=registry,
+    )
+    durations = Histogram(
+        "marquee_http_request_duration_seconds",
+        "Time this ingest process took to answer, by route.",
+        ["method", "route"],
+        registry=registry,
+        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    )
     return registry, requests, durations
 
 

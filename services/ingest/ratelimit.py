@@ -49,8 +49,9 @@ class RateLimiter:
             groups: dict[tuple[str, str], list[asyncio.Future[int | None]]] = defaultdict(list)
             for writer, rate, future in taken:
                 groups[(writer, rate)].append(future)
-            await asyncio.gather(*(self._answer(futures, writer=writer, rate=rate)
-                                   for (writer, rate), futures in groups.items()))
+            await asyncio.gather(
+                *(self._answer(futures, writer=writer, rate=rate) for (writer, rate), futures in groups.items())
+            )
 
     async def _answer(self, futures: list[asyncio.Future[int | None]], *, writer: str, rate: str) -> None:
         try:

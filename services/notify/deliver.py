@@ -12,11 +12,11 @@ import logging
 import httpx
 from celery import Task
 
-from shared.celery_app import app
-from shared.deliveries import Deliveries, classify, retry_delay, sign_delivery
-from shared.metrics import WEBHOOK_DELIVERIES
+from shared.broker.celery_app import app
+from shared.observability.metrics import WEBHOOK_DELIVERIES
+from shared.outbound.deliveries import Deliveries, classify, retry_delay, sign_delivery
+from shared.pipeline import get_runtime
 from shared.queues import task_name
-from shared.stage import get_runtime
 
 log = logging.getLogger("marquee.deliver")
 
@@ -43,15 +43,27 @@ def deliver(self: Task, delivery: str) -> None:
     body = record["body"].encode()
     retry_after = None
     try:
-        response = _client().post(subscriber.url, content=body, headers=sign_delivery(subscriber.secret, msg_id=delivery, body=body))
+        response = _client().post(
+            subscriber.url, content=body, headers=sign_delivery(subscriber.secret, msg_id=delivery, body=body)
+        )
         outcome, error = classify(response.status_code), f"HTTP {response.status_code}"
         retry_after = response.headers.get("retry-after")
     except httpx.HTTPError as exc:
         outcome, error = "retry", f"{type(exc).__name__}: {exc}"[:300]
 
     attempts = deliveries.attempted(delivery, error="" if outcome == "delivered" else error)
-    log.info(json.dumps({"event": "webhook.attempt", "delivery": delivery, "subscriber": subscriber.name,
-                         "outcome": outcome, "attempt": attempts, "error": error}))
+    log.info(
+        json.dumps(
+            {
+                "event": "webhook.attempt",
+                "delivery": delivery,
+                "subscriber": subscriber.name,
+                "outcome": outcome,
+                "attempt": attempts,
+                "error": error,
+            }
+        )
+    )
     if outcome == "delivered":
         deliveries.finish(delivery, state="delivered")
         WEBHOOK_DELIVERIES.labels(result="delivered").inc(client=rt.states.redis)

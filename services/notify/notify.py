@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from shared.celery_app import app
+from shared.broker.celery_app import app
 from shared.models import State
+from shared.pipeline import StageTask, get_runtime
 from shared.queues import task_name
-from shared.stage import StageTask, get_runtime
 from shared.state import now_iso
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 from services.render.article import public_review, render_article
-from shared.celery_app import app
+from shared.broker.celery_app import app
 from shared.keys import output_key, published_key
 from shared.models import State
+from shared.pipeline import StageTask, get_runtime, hand_off, should_hand_off
 from shared.queues import task_name
-from shared.stage import StageTask, get_runtime, hand_off, should_hand_off
 
 
 @app.task(name=task_name("render"), base=StageTask)

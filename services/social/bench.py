@@ -19,7 +19,6 @@ import statistics
 import time
 from collections.abc import Callable
 
-
 from services.social.card import card_layout, draw_card, instagram_card
 from services.social.jpeg import srgb_profile
 from services.social.look import LOOK
@@ -101,7 +100,9 @@ def main() -> None:
     if args.no_jpeg:
         return
     j = LOOK.jpeg
-    print(f"\nJPEG encoding (chosen: q{j.quality} opt={int(j.optimize)} prog={int(j.progressive)} subsampling={j.subsampling})")
+    print(
+        f"\nJPEG encoding (chosen: q{j.quality} opt={int(j.optimize)} prog={int(j.progressive)} subsampling={j.subsampling})"
+    )
     print(f"{'image':10} {'settings':32} {'ms':>7} {'KB':>7}")
     for name, label, ms, size in jpeg_matrix(args.rounds):
         print(f"{name:10} {label:32} {ms:7.1f} {size / 1024:7.1f}")

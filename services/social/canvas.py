@@ -63,8 +63,10 @@ class Layout:
         ]
         for t in self.texts:
             if t.role in ("badge", "verdict"):
-                host = self.badge.box if t.role == "badge" and self.badge else next(
-                    (b for r, b, _, _ in self.rects if r == "pill"), None
+                host = (
+                    self.badge.box
+                    if t.role == "badge" and self.badge
+                    else next((b for r, b, _, _ in self.rects if r == "pill"), None)
                 )
                 if host is None or not _inside(t.box, host):
                     problems.append(f"{t.role} text {t.box} outside its shape {host}")

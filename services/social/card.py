@@ -8,10 +8,8 @@ title, the film's facts, the stars, the pull quote, the byline.
 
 from __future__ import annotations
 
-
 from PIL import Image
 
-from services.render.article import format_runtime
 from services.social.canvas import Layout, draw_layout, needs_wide_font
 from services.social.jpeg import encode
 from services.social.look import LOOK, Look
@@ -19,6 +17,7 @@ from services.social.shapes import Badge, StarRow, backdrop
 from services.social.text import pull_quote, rating_text, verdict
 from services.social.typeset import clean_line, fit, fit_line, glyph_block, is_rtl, place_centred
 from shared.models import Review
+from shared.site.formatting import format_runtime
 
 TITLE_BUDGET_STEP = 40
 
@@ -32,7 +31,7 @@ def _meta(review: Review) -> str:
     return " · ".join(parts)
 
 
-def card_layout(review: Review, look: Look = LOOK, *, quote: str | None | bool = True) -> Layout:
+def card_layout(review: Review, look: Look = LOOK, *, quote: str | bool | None = True) -> Layout:
     """Where everything on the card goes. ``quote`` overrides the pull quote (a string),
     or leaves it to ``pull_quote`` (True)."""
     c, p, fonts = look.card, look.palette, look.fonts
@@ -45,7 +44,9 @@ def card_layout(review: Review, look: Look = LOOK, *, quote: str | None | bool =
     d = c.badge_diameter
     layout.badge = Badge(right - d, top, d, review.certificate)
     _, badge_ink = look.certificate_colour(review.certificate)
-    cert = fit_line(fonts, review.certificate or "?", font_role="label", width=int(d * 0.7), sizes=(int(d * 0.44), int(d * 0.2)))
+    cert = fit_line(
+        fonts, review.certificate or "?", font_role="label", width=int(d * 0.7), sizes=(int(d * 0.44), int(d * 0.2))
+    )
     texts += place_centred(cert, right - d / 2, top + d / 2, role="badge", colour=badge_ink)
     header_width = width - d - c.gap
     site = fit_line(fonts, look.site_name.upper(), font_role="label", width=header_width, sizes=(c.header_size, 16))
@@ -53,7 +54,13 @@ def card_layout(review: Review, look: Look = LOOK, *, quote: str | None | bool =
     texts += site.place(left, header_y, role="site", colour=p.accent)
     kicker_x = left + site.width + round(c.header_size * 0.6)
     if look.kicker and header_width - (kicker_x - left) > c.header_size * 3:
-        kicker = fit_line(fonts, look.kicker.upper(), font_role="text", width=header_width - (kicker_x - left), sizes=(c.header_size, 16))
+        kicker = fit_line(
+            fonts,
+            look.kicker.upper(),
+            font_role="text",
+            width=header_width - (kicker_x - left),
+            sizes=(c.header_size, 16),
+        )
         texts += place_centred(kicker, kicker_x + kicker.width / 2, top + d / 2, role="kicker", colour=p.muted)
         # centre on the wordmark's ink, not the badge, when the two differ in size
         texts[-1] = _align_left(texts[-1], kicker_x)
@@ -62,7 +69,9 @@ def card_layout(review: Review, look: Look = LOOK, *, quote: str | None | bool =
     footer = fit_line(fonts, look.card_footer, font_role="text", width=width, sizes=(c.footer_size, 16))
     footer_y = bottom - footer.height
     texts += footer.place(left, footer_y, role="footer", colour=p.muted)
-    byline = fit_line(fonts, f"Review by {clean_line(review.author)}", font_role="label", width=width, sizes=(c.byline_size, 22))
+    byline = fit_line(
+        fonts, f"Review by {clean_line(review.author)}", font_role="label", width=width, sizes=(c.byline_size, 22)
+    )
     byline_y = footer_y - 16 - byline.height
     texts += byline.place(left, byline_y, role="byline", colour=p.ink)
     rule_bottom = byline_y - 24
@@ -78,7 +87,15 @@ def card_layout(review: Review, look: Look = LOOK, *, quote: str | None | bool =
     title_top = top + d + c.gap
     budget = c.title_max_height
     while True:
-        title = fit(fonts, review.title, font_role="title", width=width, height=budget, sizes=c.title_sizes, leading=c.title_leading)
+        title = fit(
+            fonts,
+            review.title,
+            font_role="title",
+            width=width,
+            height=budget,
+            sizes=c.title_sizes,
+            leading=c.title_leading,
+        )
         y = title_top + title.height + 30
         meta = fit_line(fonts, _meta(review), font_role="text", width=width, sizes=(c.meta_size, 22))
         meta_y = y
@@ -91,7 +108,15 @@ def card_layout(review: Review, look: Look = LOOK, *, quote: str | None | bool =
         with_mark = chosen is not None and room - mark.height - 18 >= c.quote_sizes[0] * 4
         shown = quote_text if (with_mark or chosen is None) else f"“{quote_text}”"
         quote_room = room - (mark.height + 18 if with_mark else 0)
-        body = fit(fonts, shown, font_role=quote_role, width=width, height=max(quote_room, 1), sizes=c.quote_sizes, leading=c.quote_leading)
+        body = fit(
+            fonts,
+            shown,
+            font_role=quote_role,
+            width=width,
+            height=max(quote_room, 1),
+            sizes=c.quote_sizes,
+            leading=c.quote_leading,
+        )
         whole = body.complete and body.height <= quote_room
         comfortable = body.size >= c.quote_comfortable_size or title.size <= c.title_comfortable_size
         if (whole and comfortable) or budget <= c.title_sizes[1] * 2:
@@ -102,9 +127,13 @@ def card_layout(review: Review, look: Look = LOOK, *, quote: str | None | bool =
     texts += title.place(left, title_top, role="title", colour=p.ink, right=right if is_rtl(title.lines[0]) else None)
     texts += meta.place(left, meta_y, role="meta", colour=p.muted)
     layout.stars = StarRow(left, stars_y, c.star_size, c.star_gap, review.rating)
-    number = fit_line(fonts, rating_text(review.rating), font_role="label", width=width // 3, sizes=(round(c.star_size * 0.5), 20))
+    number = fit_line(
+        fonts, rating_text(review.rating), font_role="label", width=width // 3, sizes=(round(c.star_size * 0.5), 20)
+    )
     number_x = left + StarRow.width(c.star_size, c.star_gap) + c.star_gap * 2
-    texts += place_centred(number, number_x + number.width / 2, stars_y + c.star_size / 2, role="rating", colour=p.muted)
+    texts += place_centred(
+        number, number_x + number.width / 2, stars_y + c.star_size / 2, role="rating", colour=p.muted
+    )
     texts[-1] = _align_left(texts[-1], number_x)
 
     # The quote sits a little above the middle of its room.
@@ -122,13 +151,22 @@ def _align_left(tb, x: int):
     from dataclasses import replace
 
     dx = x - tb.box[0]
-    return replace(tb, origin=(tb.origin[0] + dx, tb.origin[1]), box=(tb.box[0] + dx, tb.box[1], tb.box[2] + dx, tb.box[3]))
+    return replace(
+        tb, origin=(tb.origin[0] + dx, tb.origin[1]), box=(tb.box[0] + dx, tb.box[1], tb.box[2] + dx, tb.box[3])
+    )
 
 
 def card_background(look: Look = LOOK) -> Image.Image:
     c, p = look.card, look.palette
-    return backdrop(c.width, c.height, top=p.background_top, bottom=p.background_bottom, accent=p.accent,
-                    bar=c.accent_bar, edge="top")
+    return backdrop(
+        c.width,
+        c.height,
+        top=p.background_top,
+        bottom=p.background_bottom,
+        accent=p.accent,
+        bar=c.accent_bar,
+        edge="top",
+    )
 
 
 def draw_card(layout: Layout, look: Look = LOOK) -> Image.Image:

@@ -7,7 +7,6 @@ smooth (anti-aliased) edges that Pillow's polygon drawing does not.
 from __future__ import annotations
 
 import functools
-
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,7 +75,12 @@ def clip_left(points: list[Point], x_max: float) -> list[Point]:
     return out
 
 
-def _paint(image: Image.Image, box: tuple[int, int, int, int], colour: str, draw_mask: Callable[[ImageDraw.ImageDraw, int], None]) -> None:
+def _paint(
+    image: Image.Image,
+    box: tuple[int, int, int, int],
+    colour: str,
+    draw_mask: Callable[[ImageDraw.ImageDraw, int], None],
+) -> None:
     """Paint ``colour`` through a mask drawn (supersampled) by ``draw_mask(draw, scale)``,
     whose coordinates are relative to ``box``'s top-left corner."""
     left, top, right, bottom = box

@@ -13,11 +13,11 @@ died halfway. Once both exist the review is social_ready and goes to upload.
 from __future__ import annotations
 
 from services.social.teasers import instagram_files, youtube_files
-from shared.celery_app import app
+from shared.broker.celery_app import app
 from shared.keys import SOCIAL_PARTS, content_type_for, output_key, published_key
 from shared.models import Review, State
+from shared.pipeline import Runtime, StageTask, get_runtime, hand_off, should_hand_off
 from shared.queues import task_name
-from shared.stage import Runtime, StageTask, get_runtime, hand_off, should_hand_off
 
 
 def asset_url(rt: Runtime, review: Review, name: str) -> str:

@@ -18,7 +18,6 @@ from typing import Any
 
 from PIL import Image, ImageCms
 
-from services.render.article import format_runtime, stars_glyphs
 from services.social.canvas import Layout
 from services.social.card import card_layout, instagram_card
 from services.social.look import LOOK
@@ -34,6 +33,7 @@ from services.social.text import (
 from services.social.thumbnail import thumbnail_layout, youtube_thumbnail
 from shared.keys import published_key
 from shared.models import Review
+from shared.site.formatting import format_runtime, stars_glyphs
 
 INSTAGRAM_CAPTION_MAX = 2200
 INSTAGRAM_HASHTAGS_MAX = 30
@@ -125,7 +125,9 @@ def _names(names: list[str], limit: int) -> str:
 def headline(review: Review, *, limit: int) -> str:
     """``Her (2013) — ★★★★½ 4.5/5. Outstanding.``, title shortened so that all of it fits."""
     year = f" ({review.year})" if review.year else ""
-    rest = f"{year} — {stars_glyphs(review.rating)} {rating_text(review.rating)}. {verdict(review.rating).capitalize()}."
+    rest = (
+        f"{year} — {stars_glyphs(review.rating)} {rating_text(review.rating)}. {verdict(review.rating).capitalize()}."
+    )
     return shorten(_one_line(review.title), limit - platform_len(rest)) + rest
 
 
@@ -200,7 +202,10 @@ def instagram_caption(review: Review) -> str:
     text = "\n\n".join(parts)
     # The writer's text is theirs to word, but not to fill with tags: if it alone would
     # pass half a limit, its own # and @ go (the headline keeps the title as written).
-    if len(HASHTAG_RE.findall(text)) > INSTAGRAM_HASHTAGS_MAX // 2 or len(MENTION_RE.findall(text)) > INSTAGRAM_MENTIONS_MAX // 2:
+    if (
+        len(HASHTAG_RE.findall(text)) > INSTAGRAM_HASHTAGS_MAX // 2
+        or len(MENTION_RE.findall(text)) > INSTAGRAM_MENTIONS_MAX // 2
+    ):
         busy_head = len(HASHTAG_RE.findall(head)) > 5 or len(MENTION_RE.findall(head)) > 5
         parts = [_quiet_sigils(head) if busy_head else head, *map(_quiet_sigils, body + tail)]
         text = "\n\n".join(parts)
@@ -350,11 +355,7 @@ def youtube_tags(review: Review) -> list[str]:
 def youtube_description(review: Review, *, article_url: str) -> str:
     """The link and the byline come first, where YouTube shows them before "more"."""
     author = _one_line(review.author)
-    head = (
-        f"{youtube_title(review)}.\n"
-        f"Read the full review: {article_url}\n"
-        f"Review by {author}."
-    )
+    head = f"{youtube_title(review)}.\nRead the full review: {article_url}\nReview by {author}."
     foot = f"{credits(review, cast=8, limit=800)}\n{facts(review)}"
     quote = pull_quote(review)
     middle = [f"“{quote}” — {author}"] if quote else []
@@ -411,7 +412,9 @@ def narration(review: Review, *, site: str = LOOK.site_name) -> dict[str, Any]:
                 break
     if count(hook, premise, *extras, verdict_part, cta) < low:
         directors = _names(review.directors[:2], 60)
-        extras.append(f"It is directed by {directors}, runs {_spoken_runtime(review.runtime_minutes)}, and is rated {review.certificate}.")
+        extras.append(
+            f"It is directed by {directors}, runs {_spoken_runtime(review.runtime_minutes)}, and is rated {review.certificate}."
+        )
     if count(hook, premise, *extras, verdict_part, cta) < low:
         cta = f"{cta} And for more reviews like this one, subscribe to {site}."
     premise_text = " ".join(p for p in [premise, *extras] if p)
@@ -497,7 +500,9 @@ def youtube_files(review: Review, *, article_url: str, thumbnail_url: str) -> di
     """Every file of the YouTube part; the marker ``youtube.json`` comes last."""
     layout = thumbnail_layout(review)
     thumbnail = youtube_thumbnail(review, layout=layout)
-    teaser = youtube_teaser(review, article_url=article_url, thumbnail=thumbnail, thumbnail_url=thumbnail_url, layout=layout)
+    teaser = youtube_teaser(
+        review, article_url=article_url, thumbnail=thumbnail, thumbnail_url=thumbnail_url, layout=layout
+    )
     marker = {key: teaser[key] for key in ("platform", "title", "description", "tags", "article_url")}
     marker |= {
         "thumbnail_url": thumbnail_url,

@@ -256,7 +256,7 @@ def hashtag(text: str, *, max_length: int = 40) -> str | None:
     letter. Apostrophes vanish (``Schindler's`` → ``Schindlers``); a title of digits gains
     "Film" (``1917`` → ``#1917Film``); long ones keep their first words."""
     text = unicodedata.normalize("NFC", text).replace("'", "").replace("’", "")
-    words = [w for w in re.findall(r"[^\W_]+", text)]
+    words = list(re.findall(r"[^\W_]+", text))
     tag = ""
     for w in words:
         piece = w[:1].upper() + w[1:]

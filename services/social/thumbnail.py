@@ -8,7 +8,6 @@ places them (returning the boxes it will draw), ``draw_thumbnail`` draws them,
 
 from __future__ import annotations
 
-
 from PIL import Image
 
 from services.social.canvas import Layout, draw_layout
@@ -37,7 +36,9 @@ def thumbnail_layout(review: Review, look: Look = LOOK) -> Layout:
     kicker_x = left + site.width + round(t.header_size * 0.6)
     if look.kicker:
         kicker = fit_line(fonts, "REVIEW", font_role="text", width=width // 3, sizes=(t.header_size, 16))
-        placed = place_centred(kicker, kicker_x + kicker.width / 2, top + site.height / 2, role="kicker", colour=p.muted)
+        placed = place_centred(
+            kicker, kicker_x + kicker.width / 2, top + site.height / 2, role="kicker", colour=p.muted
+        )
         texts += placed
 
     # Bottom row: stars, verdict pill, certificate badge.
@@ -49,7 +50,9 @@ def thumbnail_layout(review: Review, look: Look = LOOK) -> Layout:
     layout.stars = StarRow(left, stars_y, t.star_size, t.star_gap, review.rating)
     layout.badge = Badge(right - d, round(row_mid - d / 2), d, review.certificate)
     _, badge_ink = look.certificate_colour(review.certificate)
-    cert = fit_line(fonts, review.certificate or "?", font_role="label", width=int(d * 0.7), sizes=(int(d * 0.44), int(d * 0.2)))
+    cert = fit_line(
+        fonts, review.certificate or "?", font_role="label", width=int(d * 0.7), sizes=(int(d * 0.44), int(d * 0.2))
+    )
     texts += place_centred(cert, right - d / 2, row_mid, role="badge", colour=badge_ink)
 
     pill_left = left + StarRow.width(t.star_size, t.star_gap) + t.gap + 6
@@ -77,8 +80,15 @@ def thumbnail_layout(review: Review, look: Look = LOOK) -> Layout:
 
 def thumbnail_background(look: Look = LOOK) -> Image.Image:
     t, p = look.thumbnail, look.palette
-    return backdrop(t.width, t.height, top=p.background_top, bottom=p.background_bottom, accent=p.accent,
-                    bar=t.accent_bar, edge="left")
+    return backdrop(
+        t.width,
+        t.height,
+        top=p.background_top,
+        bottom=p.background_bottom,
+        accent=p.accent,
+        bar=t.accent_bar,
+        edge="left",
+    )
 
 
 def draw_thumbnail(layout: Layout, look: Look = LOOK) -> Image.Image:

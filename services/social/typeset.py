@@ -41,7 +41,7 @@ def _load(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=size)  # type: ignore[return-value]  # FreeType is built in
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _warn_missing(path: str) -> None:
     log.warning(
         "font %s not found; using Pillow's built-in font, which lacks many accented and "
@@ -57,7 +57,9 @@ def font(fonts: Fonts, role: str, size: int) -> ImageFont.FreeTypeFont:
 
 def fonts_available(fonts: Fonts) -> bool:
     """True when every font file of ``fonts`` is there (else Pillow's built-in stands in)."""
-    return _files_exist(tuple(str(fonts.directory / getattr(fonts, role)) for role in ("title", "label", "text", "quote")))
+    return _files_exist(
+        tuple(str(fonts.directory / getattr(fonts, role)) for role in ("title", "label", "text", "quote"))
+    )
 
 
 @functools.lru_cache(maxsize=16)
@@ -155,7 +157,7 @@ class Block:
         ``x`` (an overhang to the left is moved in), or, given ``right``, ending there."""
         out = []
         top = y - self.top  # where line 0's origin goes; b already holds i * advance
-        for i, (line, b) in enumerate(zip(self.lines, self.boxes)):
+        for i, (line, b) in enumerate(zip(self.lines, self.boxes, strict=False)):
             ox = x - min(b[0], 0) if right is None else right - b[2]
             box = (ox + b[0], top + b[1], ox + b[2], top + b[3])
             out.append(TextBox(role, line, self.font_role, self.size, (ox, top + i * self.advance), box, colour))
@@ -247,7 +249,9 @@ def _with_ellipsis(f: ImageFont.FreeTypeFont, line: str, width: int) -> str:
     return head.rstrip(" ,;:—–-") + ELLIPSIS
 
 
-def _block(f: ImageFont.FreeTypeFont, lines: list[str], font_role: str, size: int, leading: float, complete: bool) -> Block:
+def _block(
+    f: ImageFont.FreeTypeFont, lines: list[str], font_role: str, size: int, leading: float, complete: bool
+) -> Block:
     ascent, descent = f.getmetrics()
     advance = max(1, round((ascent + descent) * leading))
     boxes = [ink(f, line) for line in lines]
@@ -290,7 +294,7 @@ def fit(
     lo, hi, best = 0, len(candidates) - 1, None
     while lo <= hi:
         mid = (lo + hi) // 2
-        candidate, candidate_lines, ok = attempt(candidates[mid])
+        candidate, _candidate_lines, ok = attempt(candidates[mid])
         if ok:
             best, hi = candidate, mid - 1
         else:
@@ -337,7 +341,17 @@ def place_centred(block: Block, cx: float, cy: float, *, role: str, colour: str)
     b = block.boxes[0]
     ox = round(cx - (b[0] + b[2]) / 2)
     oy = round(cy - (b[1] + b[3]) / 2)
-    return [TextBox(role, block.lines[0], block.font_role, block.size, (ox, oy), (ox + b[0], oy + b[1], ox + b[2], oy + b[3]), colour)]
+    return [
+        TextBox(
+            role,
+            block.lines[0],
+            block.font_role,
+            block.size,
+            (ox, oy),
+            (ox + b[0], oy + b[1], ox + b[2], oy + b[3]),
+            colour,
+        )
+    ]
 
 
 def glyph_block(fonts: Fonts, text: str, *, font_role: str, size: int) -> Block:

@@ -32,25 +32,11 @@ from urllib.parse import urlparse
 from feedgen.feed import FeedGenerator
 from markupsafe import escape
 
-from services.render.article import (
-    ATOM_FEED_KEY,
-    BEST_RATING,
-    INDEX_KEY,
-    JSON_FEED_KEY,
-    LANGUAGE,
-    SITE_NAME,
-    WORST_RATING,
-    clean,
-    format_date,
-    page_context,
-    shorten,
-    star_kinds,
-    stars_glyphs,
-    stars_text,
-    templates,
-)
-from shared.keys import MANIFEST, published_key, public_url
+from shared.keys import MANIFEST, public_url, published_key
 from shared.models import Review
+from shared.site.formatting import clean, format_date, shorten, star_kinds, stars_glyphs, stars_text
+from shared.site.look import ATOM_FEED_KEY, BEST_RATING, INDEX_KEY, JSON_FEED_KEY, LANGUAGE, SITE_NAME, WORST_RATING
+from shared.site.templates import page_context, templates
 
 PAGE_SIZE = 20
 FEED_SIZE = 50
@@ -167,10 +153,18 @@ def entry_fields(review: Review, *, image_key: str | None) -> dict[str, Any]:
 
 def make_entry(fields: Mapping[str, Any], *, seq: int, published: str) -> Entry:
     return Entry(
-        slug=fields["slug"], seq=seq, revision=int(fields["revision"]), title=fields["title"], year=fields.get("year"),
-        rating=float(fields["rating"]), certificate=fields["certificate"], author=fields["author"],
-        summary=fields["summary"], updated=datetime.fromisoformat(fields["updated"]),
-        published=datetime.fromisoformat(published), image=fields.get("image"),
+        slug=fields["slug"],
+        seq=seq,
+        revision=int(fields["revision"]),
+        title=fields["title"],
+        year=fields.get("year"),
+        rating=float(fields["rating"]),
+        certificate=fields["certificate"],
+        author=fields["author"],
+        summary=fields["summary"],
+        updated=datetime.fromisoformat(fields["updated"]),
+        published=datetime.fromisoformat(published),
+        image=fields.get("image"),
     )
 
 
@@ -193,9 +187,15 @@ class Snapshot:
 
 def _card(entry: Entry, *, root: str) -> dict[str, Any]:
     return {
-        "href": root + entry.article_key, "title": entry.title, "year": entry.year, "author": entry.author,
-        "summary": entry.summary, "certificate": entry.certificate, "stars_label": entry.stars_label,
-        "star_kinds": star_kinds(entry.rating), "published": format_date(entry.published),
+        "href": root + entry.article_key,
+        "title": entry.title,
+        "year": entry.year,
+        "author": entry.author,
+        "summary": entry.summary,
+        "certificate": entry.certificate,
+        "stars_label": entry.stars_label,
+        "star_kinds": star_kinds(entry.rating),
+        "published": format_date(entry.published),
         "published_iso": entry.published.isoformat(),
     }
 
@@ -206,12 +206,16 @@ def render_index(snapshot: Snapshot) -> str:
     first, last = index_bounds(count)
     older = newest - 2 if newest > 2 else None
     return templates.get_template("listing.html").render(
-        **page_context(root=""), current="index", heading="Latest film reviews",
+        **page_context(root=""),
+        current="index",
+        heading="Latest film reviews",
         page_title=f"{SITE_NAME}: latest film reviews",
         subtitle=f"{count:,} review{'' if count == 1 else 's'} published",
         cards=[_card(e, root="") for e in snapshot.between(first, last)],
-        older_href=page_key(older) if older else None, older_label="Older reviews",
-        newer_href=None, newer_label=None,
+        older_href=page_key(older) if older else None,
+        older_label="Older reviews",
+        newer_href=None,
+        newer_label=None,
     )
 
 
@@ -222,12 +226,16 @@ def render_page(snapshot: Snapshot, number: int) -> str:
     shown_last = min(last, snapshot.count)
     newer_href = f"{number + 1}.html" if number < newest else "../" + INDEX_KEY
     return templates.get_template("listing.html").render(
-        **page_context(root="../"), current="page", heading=f"Film reviews {first} to {shown_last}",
+        **page_context(root="../"),
+        current="page",
+        heading=f"Film reviews {first} to {shown_last}",
         page_title=f"{SITE_NAME}: film reviews {first} to {shown_last} (page {number})",
         subtitle=f"Page {number}, newest first",
         cards=[_card(e, root="../") for e in entries],
-        older_href=f"{number - 1}.html" if number > 1 else None, older_label="Older reviews",
-        newer_href=newer_href, newer_label="Newer reviews" if number < newest else "Latest reviews",
+        older_href=f"{number - 1}.html" if number > 1 else None,
+        older_label="Older reviews",
+        newer_href=newer_href,
+        newer_label="Newer reviews" if number < newest else "Latest reviews",
     )
 
 
@@ -239,8 +247,10 @@ def _content_html(entry: Entry, *, url: str, image_url: str | None) -> str:
     parts = []
     if image_url:
         parts.append(f'<p><img src="{escape(image_url)}" alt="{escape(entry.title)}: {escape(entry.stars_label)}"></p>')
-    parts.append(f"<p>{escape(stars_glyphs(entry.rating))} {escape(entry.stars_label)} · "
-                 f"Certificate {escape(entry.certificate)} · By {escape(entry.author)}</p>")
+    parts.append(
+        f"<p>{escape(stars_glyphs(entry.rating))} {escape(entry.stars_label)} · "
+        f"Certificate {escape(entry.certificate)} · By {escape(entry.author)}</p>"
+    )
     parts.append(f"<p>{escape(entry.summary)}</p>")
     parts.append(f'<p><a href="{escape(url)}">Read the review</a></p>')
     return "\n".join(parts)
@@ -326,8 +336,13 @@ def atom_feed(snapshot: Snapshot, *, base_url: str) -> bytes:
 def objects_for(snapshot: Snapshot, *, pages: Iterable[int], base_url: str) -> list[tuple[str, bytes, str]]:
     """``(key, bytes, content type)`` of every object a publication changes; the index last."""
     objects = [(page_key(n), render_page(snapshot, n).encode(), HTML_CONTENT_TYPE) for n in sorted(set(pages))]
-    objects.append((JSON_FEED_KEY, json.dumps(json_feed(snapshot, base_url=base_url), ensure_ascii=False,
-                                              indent=1).encode(), JSON_FEED_CONTENT_TYPE))
+    objects.append(
+        (
+            JSON_FEED_KEY,
+            json.dumps(json_feed(snapshot, base_url=base_url), ensure_ascii=False, indent=1).encode(),
+            JSON_FEED_CONTENT_TYPE,
+        )
+    )
     objects.append((ATOM_FEED_KEY, atom_feed(snapshot, base_url=base_url), ATOM_CONTENT_TYPE))
     objects.append((INDEX_KEY, render_index(snapshot).encode(), HTML_CONTENT_TYPE))
     return objects

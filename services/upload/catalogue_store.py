@@ -170,13 +170,21 @@ def share_image_key(review: Review, assets: list[Asset]) -> str | None:
     return key if any(asset.key == key for asset in assets) else None
 
 
-def publish(client: redis.Redis, store: Store, review: Review, *, base_url: str, image_key: str | None = None,
-            now: datetime | None = None) -> Published:
+def publish(
+    client: redis.Redis,
+    store: Store,
+    review: Review,
+    *,
+    base_url: str,
+    image_key: str | None = None,
+    now: datetime | None = None,
+) -> Published:
     """Put ``review`` in the catalogue, then write the index page, pages and feeds it changes."""
     catalogue = Catalogue(client)
     fields = entry_fields(review, image_key=image_key)
-    seq = catalogue.record(fields, published=review.date_published,
-                           tag=tag_prefix(base_url, (now or datetime.now(UTC)).date()))
+    seq = catalogue.record(
+        fields, published=review.date_published, tag=tag_prefix(base_url, (now or datetime.now(UTC)).date())
+    )
     return _write(catalogue, store, seq=seq, pages=pages_touched(seq), base_url=base_url, slug=review.slug)
 
 
@@ -199,16 +207,24 @@ def _write(catalogue: Catalogue, store: Store, *, seq: int, pages: list[int], ba
                 written.append(key)
         # Unchanged since the snapshot: what was just written includes every entry so far.
         if catalogue.version() == snapshot.version:
-            log.info(json.dumps({"event": "catalogue.written", "slug": slug, "seq": seq, "rounds": round_,
-                                 "written": written}))
+            log.info(
+                json.dumps(
+                    {"event": "catalogue.written", "slug": slug, "seq": seq, "rounds": round_, "written": written}
+                )
+            )
             return Published(seq=seq, rounds=round_, written=written)
     raise CatalogueBusy(f"the catalogue changed during each of {MAX_ROUNDS} attempts to write it")
 
 
 def add_to_catalogue(rt, review: Review, assets: list[Asset]) -> Published:
     """The upload task's one call, made after the review's manifest is written."""
-    return publish(rt.states.redis, rt.publish, review, base_url=rt.settings.public_base_url,
-                   image_key=share_image_key(review, assets))
+    return publish(
+        rt.states.redis,
+        rt.publish,
+        review,
+        base_url=rt.settings.public_base_url,
+        image_key=share_image_key(review, assets),
+    )
 
 
 def remove_from_catalogue(rt, review: Review) -> Published | None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 
-from shared.celery_app import app
+from shared.broker.celery_app import app
+from shared.pipeline import get_runtime, hand_off
 from shared.queues import task_name
-from shared.stage import get_runtime, hand_off
 
 
 @app.task(name=task_name("release"), ignore_result=True)

@@ -10,12 +10,12 @@ import json
 import logging
 
 from services.upload.catalogue_store import remove_from_catalogue
-from shared.celery_app import app
+from shared.broker.celery_app import app
 from shared.errors import ObjectNotFound
 from shared.keys import MANIFEST, published_key, retracted_key
 from shared.models import Manifest, State
+from shared.pipeline import StageTask, get_runtime
 from shared.queues import task_name
-from shared.stage import StageTask, get_runtime
 from shared.state import now_iso
 
 log = logging.getLogger("marquee.retract")
@@ -42,8 +42,22 @@ def retract(submission_id: str) -> None:
         rt.publish.delete(manifest_key)
         for asset in manifest.assets:
             rt.publish.delete(asset.key)
-    log.info(json.dumps({"event": "retract.done", "id": submission_id, "slug": review.slug,
-                         "removed": 0 if manifest is None else len(manifest.assets) + 1}))
-    event = {"type": "review.retracted", "id": submission_id, "writer": review.writer, "slug": review.slug, "at": now_iso()}
+    log.info(
+        json.dumps(
+            {
+                "event": "retract.done",
+                "id": submission_id,
+                "slug": review.slug,
+                "removed": 0 if manifest is None else len(manifest.assets) + 1,
+            }
+        )
+    )
+    event = {
+        "type": "review.retracted",
+        "id": submission_id,
+        "writer": review.writer,
+        "slug": review.slug,
+        "at": now_iso(),
+    }
     if rt.states.advance(submission_id, State.RETRACTED, stage="retract", event=event) == State.RETRACTED:
         rt.announce(event)

@@ -14,12 +14,12 @@ from services.upload.publishing import (
     describe_asset,
     needs_upload,
 )
-from shared.celery_app import app
+from shared.broker.celery_app import app
 from shared.errors import ObjectNotFound
 from shared.keys import MANIFEST, content_type_for, output_prefix, published_key
 from shared.models import State
+from shared.pipeline import Runtime, StageTask, get_runtime, hand_off, should_hand_off
 from shared.queues import task_name
-from shared.stage import Runtime, StageTask, get_runtime, hand_off, should_hand_off
 from shared.storage import ObjectInfo, Store
 
 log = logging.getLogger("marquee.upload")
@@ -48,8 +48,14 @@ def upload(submission_id: str) -> None:
         if needs_upload(info, rt.publish.head(asset.key)):
             # Copied store to store: a hard link between directories, a server-side copy
             # between buckets, so the bytes are not downloaded and sent again.
-            rt.publish.copy(rt.archive, key, asset.key, content_type=asset.content_type,
-                            cache_control=ASSET_CACHE_CONTROL, sha256=info.sha256)
+            rt.publish.copy(
+                rt.archive,
+                key,
+                asset.key,
+                content_type=asset.content_type,
+                cache_control=ASSET_CACHE_CONTROL,
+                sha256=info.sha256,
+            )
             sent += 1
         assets.append(asset)
 
@@ -58,7 +64,9 @@ def upload(submission_id: str) -> None:
     manifest_key = published_key(review.slug, MANIFEST)
     manifest = build_manifest(review, assets).model_dump_json(indent=2).encode()
     if needs_upload(ObjectInfo.of(manifest), rt.publish.head(manifest_key)):
-        rt.publish.put(manifest_key, manifest, content_type=content_type_for(MANIFEST), cache_control=MANIFEST_CACHE_CONTROL)
+        rt.publish.put(
+            manifest_key, manifest, content_type=content_type_for(MANIFEST), cache_control=MANIFEST_CACHE_CONTROL
+        )
         sent += 1
     log.info(json.dumps({"event": "upload.done", "id": submission_id, "sent": sent, "skipped": len(assets) + 1 - sent}))
     # Then the site's index and feeds list it: a bounded number of objects, after the manifest.

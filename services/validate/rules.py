@@ -23,9 +23,7 @@ _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s|$)")
 def count_sentences(text: str) -> int:
     """Sentences of at least three words; 'Wow.' alone is not a review."""
     pieces = _SENTENCE_END.split(text)
-    return sum(1 for piece in pieces[:-1] if len(piece.split()) >= 3) + (
-        1 if len(pieces[-1].split()) >= 3 else 0
-    )
+    return sum(1 for piece in pieces[:-1] if len(piece.split()) >= 3) + (1 if len(pieces[-1].split()) >= 3 else 0)
 
 
 def normalise_certificate(value: str) -> str:
@@ -97,7 +95,13 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
 
 
 def build_review(
-    sub: ReviewSubmission, *, id: str, writer: str, slug: str, revision: int, date_published: datetime,
+    sub: ReviewSubmission,
+    *,
+    id: str,
+    writer: str,
+    slug: str,
+    revision: int,
+    date_published: datetime,
     date_modified: datetime | None = None,
 ) -> Review:
     return Review(

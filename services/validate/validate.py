@@ -6,14 +6,14 @@ import json
 from datetime import UTC, datetime
 
 from services.validate.rules import build_review, check_submission
-from shared.celery_app import app
+from shared.broker.celery_app import app
 from shared.errors import ContentError, Problem, ReviewRejected
 from shared.keys import is_submission_id, request_key, review_key
 from shared.models import ReviewSubmission, State
 from shared.parsing import parse_submission
+from shared.pipeline import Runtime, StageTask, get_runtime, hand_off, should_hand_off
 from shared.queues import task_name
 from shared.slugs import disambiguate, make_slug
-from shared.stage import Runtime, StageTask, get_runtime, hand_off, should_hand_off
 
 
 @app.task(name=task_name("validate"), base=StageTask)
@@ -37,13 +37,20 @@ def validate(submission_id: str) -> None:
         revision = rt.states.next_revision(slug, published=rt.published_revision(slug))
         first = rt.states.first_published(slug, candidate=when.isoformat())
         review = build_review(
-            submission, id=submission_id, writer=writer, slug=slug, revision=revision,
-            date_published=datetime.fromisoformat(first), date_modified=when,
+            submission,
+            id=submission_id,
+            writer=writer,
+            slug=slug,
+            revision=revision,
+            date_published=datetime.fromisoformat(first),
+            date_modified=when,
         )
         rt.archive.put(review_key(submission_id), review.model_dump_json().encode(), content_type="application/json")
     else:
         review = rt.load_review(submission_id)
-    if should_hand_off(rt.states.advance(submission_id, State.VALIDATED, stage="validate", slug=review.slug), State.VALIDATED):
+    if should_hand_off(
+        rt.states.advance(submission_id, State.VALIDATED, stage="validate", slug=review.slug), State.VALIDATED
+    ):
         hand_off("render", submission_id)
 
 
@@ -53,7 +60,9 @@ def _place(rt: Runtime, submission: ReviewSubmission, *, writer: str) -> str:
         earlier = rt.states.get(submission.replaces) if is_submission_id(submission.replaces) else None
         # Another writer's id gets the same answer as no id at all: nothing to learn here.
         if earlier is None or earlier["writer"] != writer or not earlier.get("slug"):
-            raise ReviewRejected([Problem("replaces", f"you have no published review with the id {submission.replaces[:40]!r}")])
+            raise ReviewRejected(
+                [Problem("replaces", f"you have no published review with the id {submission.replaces[:40]!r}")]
+            )
         return earlier["slug"]
     # The same writer reviewing the same film again is a revision at the same slug;
     # anyone else reviewing a film of that name gets a stable slug of their own.
@@ -64,4 +73,3 @@ def _place(rt: Runtime, submission: ReviewSubmission, *, writer: str) -> str:
     slug = disambiguate(slug, owner=owner)
     rt.states.claim_slug(slug, owner=owner)
     return slug
-

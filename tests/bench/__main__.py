@@ -10,6 +10,7 @@ minutes on two cores. Everything runs under a temporary directory that is remove
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -34,22 +35,34 @@ def say(message: str) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m tests.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts of {', '.join(PARTS)}")
     p.add_argument("--reviews", type=int, default=200, help="submissions offered at saturation (default 200)")
     p.add_argument("--monolith", type=int, default=200, help="reviews the monolith publishes (default 200)")
     p.add_argument("--engine", type=int, default=1000, help="no-op chains at saturation (default 1000)")
-    p.add_argument("--rates", default="0.25,0.5,0.75,0.9",
-                   help="fixed offered rates, as fractions of the measured saturation throughput")
+    p.add_argument(
+        "--rates",
+        default="0.25,0.5,0.75,0.9",
+        help="fixed offered rates, as fractions of the measured saturation throughput",
+    )
     p.add_argument("--rate-seconds", type=float, default=12, help="how long each fixed rate is offered (default 12)")
     p.add_argument("--sizes", default="1000,100000,1000000", help="review sizes in bytes (default 1 KB, 100 KB, 1 MB)")
     p.add_argument("--size-count", type=int, default=3, help="reviews of each size, one at a time (default 3)")
-    p.add_argument("--soak", type=int, default=1500,
-                   help="submissions in all through the pipeline stack before RSS is read again (default 1500, "
-                        "what fits in a ten-minute run; --soak 10000 takes about 25 minutes more on two cores)")
-    p.add_argument("--rounds", type=int, default=3,
-                   help="alternating monolith / pipeline pairs for the ratio (default 3; its median is the figure)")
+    p.add_argument(
+        "--soak",
+        type=int,
+        default=1500,
+        help="submissions in all through the pipeline stack before RSS is read again (default 1500, "
+        "what fits in a ten-minute run; --soak 10000 takes about 25 minutes more on two cores)",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="alternating monolith / pipeline pairs for the ratio (default 3; its median is the figure)",
+    )
     p.add_argument("--scale", default="1,2,4", help="worker processes per stage to compare (default 1,2,4)")
     p.add_argument("--seed-small", type=int, default=100)
     p.add_argument("--seed-large", type=int, default=10_000)
@@ -60,8 +73,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--results", type=Path, default=REPO / "var" / "bench" / "results.json")
     p.add_argument("--no-report", action="store_true", help="only write the results JSON")
     p.add_argument("--catalogue-seconds", type=float, default=4, help="how long each catalogue contention run lasts")
-    p.add_argument("--merge", action="store_true",
-                   help="update the parts run in the existing results JSON, and report from all of it")
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="update the parts run in the existing results JSON, and report from all of it",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, stores)")
     return p.parse_args(argv)
 
@@ -75,14 +91,52 @@ def redis_benchmark(root: Path) -> dict:
     try:
         out = {}
         for label, extra in (("single", []), ("pipelined-16", ["-P", "16"])):
-            done = subprocess.run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(server.port), "-q", "--csv",
-                                   "-n", "100000", "-c", "50", "-t", "set,get,lpush,rpop,hset,incr", *extra],
-                                  capture_output=True, text=True, timeout=300)
+            done = subprocess.run(
+                [
+                    "redis-benchmark",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(server.port),
+                    "-q",
+                    "--csv",
+                    "-n",
+                    "100000",
+                    "-c",
+                    "50",
+                    "-t",
+                    "set,get,lpush,rpop,hset,incr",
+                    *extra,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             out[label] = _parse_benchmark(done.stdout)
-        done = subprocess.run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(server.port), "-q", "--csv",
-                               "-n", "50000", "-c", "50", "EVAL", "redis.call('HSET', KEYS[1], 'state', ARGV[1]); "
-                               "return redis.call('RPUSH', KEYS[2], ARGV[1])", "2", "bench:h", "bench:l", "x"],
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [
+                "redis-benchmark",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(server.port),
+                "-q",
+                "--csv",
+                "-n",
+                "50000",
+                "-c",
+                "50",
+                "EVAL",
+                "redis.call('HSET', KEYS[1], 'state', ARGV[1]); return redis.call('RPUSH', KEYS[2], ARGV[1])",
+                "2",
+                "bench:h",
+                "bench:l",
+                "x",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         out["single"]["EVAL (HSET+RPUSH)"] = next(iter(_parse_benchmark(done.stdout).values()), None)
         return out
     finally:
@@ -94,10 +148,8 @@ def _parse_benchmark(text: str) -> dict[str, float]:
     for line in text.splitlines():
         cells = [c.strip('"') for c in line.split('","')]
         if len(cells) >= 2 and cells[0] != "test":
-            try:
+            with contextlib.suppress(ValueError):
                 rates[cells[0].split(" ")[0]] = float(cells[1].strip('"'))
-            except ValueError:
-                pass
     return rates
 
 
@@ -115,13 +167,31 @@ def run_monolith(root: Path, args) -> dict:
 def run_publish(root: Path, args) -> dict:
     server = RedisServer(root / "publish-redis").start()
     try:
-        stack = Stack(root / "publish-stack", redis_url=server.url, archive_url=f"file://{root}/publish-archive",
-                      publish_url=str(root / "publish-publish"), public_base_url="http://127.0.0.1/site")
+        stack = Stack(
+            root / "publish-stack",
+            redis_url=server.url,
+            archive_url=f"file://{root}/publish-archive",
+            publish_url=str(root / "publish-publish"),
+            public_base_url="http://127.0.0.1/site",
+        )
         out = {}
         for seed in (args.seed_small, args.seed_large):
-            done = subprocess.run([sys.executable, "-m", "tests.bench.publish_cost", "--seed", str(seed),
-                                   "--runs", str(args.publish_runs)], env=stack.env, cwd=REPO,
-                                  capture_output=True, text=True, timeout=900)
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.bench.publish_cost",
+                    "--seed",
+                    str(seed),
+                    "--runs",
+                    str(args.publish_runs),
+                ],
+                env=stack.env,
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
             found = re.search(r"BENCH-JSON (.*)", done.stdout)
             if not found:
                 raise RuntimeError(f"publish_cost failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
@@ -136,8 +206,12 @@ def run_catalogue(root: Path, args) -> list[dict]:
 
     server = RedisServer(root / "catalogue-redis").start()
     try:
-        return [catalogue_contention.run(server.url.replace("/0", f"/{k}"), root / f"catalogue-{k}", processes=k,
-                                         seconds=args.catalogue_seconds) for k in (1, 2, 4)]
+        return [
+            catalogue_contention.run(
+                server.url.replace("/0", f"/{k}"), root / f"catalogue-{k}", processes=k, seconds=args.catalogue_seconds
+            )
+            for k in (1, 2, 4)
+        ]
     finally:
         server.stop()
 
@@ -186,12 +260,17 @@ def run_pipeline(root: Path, args, redis_server: RedisServer) -> dict:
             with RssSampler(bench) as sampler:
                 runs = [bench.offer(1, rate=None, size=size, timeout=120) for _ in range(args.size_count)]
             latencies = [r["latency_manifest_ms"]["p50"] for r in runs if r["published"]]
-            result["sizes"].append({
-                "size": size, "count": args.size_count, "published": sum(r["published"] for r in runs),
-                "latency_ms": sorted(latencies), "stage_ms": {k: v["p50"] for k, v in runs[-1]["stage_ms"].items()},
-                "rss_before_kb": {q: max(v.values()) for q, v in rss_before.items()},
-                "rss_peak_kb": sampler.peak,
-            })
+            result["sizes"].append(
+                {
+                    "size": size,
+                    "count": args.size_count,
+                    "published": sum(r["published"] for r in runs),
+                    "latency_ms": sorted(latencies),
+                    "stage_ms": {k: v["p50"] for k, v in runs[-1]["stage_ms"].items()},
+                    "rss_before_kb": {q: max(v.values()) for q, v in rss_before.items()},
+                    "rss_peak_kb": sampler.peak,
+                }
+            )
             submitted += args.size_count
 
         remaining = max(0, args.soak - submitted)
@@ -209,8 +288,12 @@ def run_pipeline(root: Path, args, redis_server: RedisServer) -> dict:
                 remaining -= chunk
                 bench.drain()
                 result["rss_series"].append({"submitted": submitted, "rss": bench.rss()})
-            result["soak"] = {"published": published, "last_chunk": {k: soak[k] for k in (
-                "count", "published", "throughput", "latency_manifest_ms", "machine")}}
+            result["soak"] = {
+                "published": published,
+                "last_chunk": {
+                    k: soak[k] for k in ("count", "published", "throughput", "latency_manifest_ms", "machine")
+                },
+            }
         bench.drain()
         time.sleep(2)
         result["rss_after"] = bench.rss()
@@ -221,10 +304,19 @@ def run_pipeline(root: Path, args, redis_server: RedisServer) -> dict:
 
 
 def run_engine(root: Path, args, redis_server: RedisServer) -> dict:
-    stack = Stack(root / "engine-stack", redis_url=redis_server.url.replace("/0", "/5"),
-                  archive_url=f"file://{root}/engine-archive", publish_url=str(root / "engine-publish"))
-    for key in ("MARQUEE_REDIS_URL", "MARQUEE_ARCHIVE_URL", "MARQUEE_PUBLISH_URL", "MARQUEE_PUBLIC_BASE_URL",
-                "MARQUEE_WRITERS_FILE"):
+    stack = Stack(
+        root / "engine-stack",
+        redis_url=redis_server.url.replace("/0", "/5"),
+        archive_url=f"file://{root}/engine-archive",
+        publish_url=str(root / "engine-publish"),
+    )
+    for key in (
+        "MARQUEE_REDIS_URL",
+        "MARQUEE_ARCHIVE_URL",
+        "MARQUEE_PUBLISH_URL",
+        "MARQUEE_PUBLIC_BASE_URL",
+        "MARQUEE_WRITERS_FILE",
+    ):
         os.environ[key] = stack.env[key]  # the driver's side of the engine reads the same settings
     from tests.bench import (
         engine as engine_module,  # its Celery app reads the settings just set
@@ -244,8 +336,9 @@ def run_engine(root: Path, args, redis_server: RedisServer) -> dict:
 def run_scale(root: Path, args, redis_server: RedisServer) -> list[dict]:
     rows = []
     for concurrency in (int(c) for c in args.scale.split(",") if c):
-        bench = PipelineBench(root / f"pipeline-c{concurrency}", concurrency=concurrency,
-                              redis_server=redis_server).start()
+        bench = PipelineBench(
+            root / f"pipeline-c{concurrency}", concurrency=concurrency, redis_server=redis_server
+        ).start()
         try:
             say(f"scale: concurrency {concurrency}, {args.reviews} reviews at saturation")
             bench.offer(20, rate=None)
@@ -268,8 +361,9 @@ def run_ratio(root: Path, args, redis_server: RedisServer) -> list[dict]:
     for i in range(args.rounds):
         say(f"ratio: round {i + 1} of {args.rounds}: the monolith, then the pipeline as deployed")
         mono = run_monolith(root / f"ratio-{i}", args)
-        bench = PipelineBench(root / f"ratio-pipeline-{i}", concurrency=deployed_processes(),
-                              redis_server=redis_server).start()
+        bench = PipelineBench(
+            root / f"ratio-pipeline-{i}", concurrency=deployed_processes(), redis_server=redis_server
+        ).start()
         try:
             bench.offer(20, rate=None)
             bench.drain()
@@ -277,13 +371,18 @@ def run_ratio(root: Path, args, redis_server: RedisServer) -> list[dict]:
         finally:
             bench.stop()
         cpu = pipe["cpu_ms_per_review"]
-        rounds.append({
-            "processes": deployed_processes(), "monolith": mono["throughput"], "pipeline": pipe["throughput"],
-            "ratio": (pipe["throughput"] or 0) / mono["throughput"],
-            "monolith_cpu_ms": mono["cpu_ms_per_review"],
-            "pipeline_cpu_ms": sum(v for k, v in cpu.items() if k != "bench"), "bench_cpu_ms": cpu.get("bench"),
-            "others_pct": [mono["machine"]["others_pct"], pipe["machine"]["others_pct"]],
-        })
+        rounds.append(
+            {
+                "processes": deployed_processes(),
+                "monolith": mono["throughput"],
+                "pipeline": pipe["throughput"],
+                "ratio": (pipe["throughput"] or 0) / mono["throughput"],
+                "monolith_cpu_ms": mono["cpu_ms_per_review"],
+                "pipeline_cpu_ms": sum(v for k, v in cpu.items() if k != "bench"),
+                "bench_cpu_ms": cpu.get("bench"),
+                "others_pct": [mono["machine"]["others_pct"], pipe["machine"]["others_pct"]],
+            }
+        )
     return rounds
 
 
@@ -299,8 +398,11 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"unknown parts: {', '.join(sorted(unknown))}")
     started = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="marquee-bench-"))
-    results: dict = {"machine": machine(), "command": "python -m tests.bench " + " ".join(argv or sys.argv[1:]),
-                     "args": {k: str(v) for k, v in vars(args).items()}}
+    results: dict = {
+        "machine": machine(),
+        "command": "python -m tests.bench " + " ".join(argv or sys.argv[1:]),
+        "args": {k: str(v) for k, v in vars(args).items()},
+    }
     if args.merge and args.results.exists():
         earlier = json.loads(args.results.read_text())
         results = {**earlier, "merged": [*earlier.get("merged", []), results["command"]]}
@@ -310,8 +412,9 @@ def main(argv: list[str] | None = None) -> None:
             results["redis_benchmark"] = redis_benchmark(root)
         if "ingest" in parts:
             say("ingest alone (wrk)")
-            results["ingest"] = ingest_load.run(root / "ingest", seconds=args.ingest_seconds,
-                                                connections=args.connections)
+            results["ingest"] = ingest_load.run(
+                root / "ingest", seconds=args.ingest_seconds, connections=args.connections
+            )
         if "monolith" in parts:
             say(f"monolith: {args.monolith} reviews")
             results["monolith"] = run_monolith(root, args)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from services.social.samples import review as sample_review
 from services.upload.catalogue_store import CatalogueBusy, publish
-from shared.state import connect
+from shared.connection import connect
 from shared.storage import open_store
 
 
@@ -35,8 +35,13 @@ def _publisher(args) -> dict:
     while time.time() < deadline:
         n += 1
         now = datetime.now(UTC)
-        review = sample_review(id=os.urandom(16).hex(), slug=f"contention-{index}-{n}", title=f"Contention {index} {n}",
-                               date_published=now, date_modified=now)
+        review = sample_review(
+            id=os.urandom(16).hex(),
+            slug=f"contention-{index}-{n}",
+            title=f"Contention {index} {n}",
+            date_published=now,
+            date_modified=now,
+        )
         try:
             rounds.append(publish(client, store, review, base_url="http://127.0.0.1/site").rounds)
         except CatalogueBusy:

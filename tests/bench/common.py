@@ -30,8 +30,13 @@ SENTENCES = [
     "Some viewers will find the ending abrupt, but it lands with the force of a closing door.",
 ]
 FIXED = {
-    "year": 2025, "certificate": "12A", "runtime_minutes": 112, "directors": ["Marguerite Okafor"],
-    "cast": ["Idris Calloway", "Noémie Ferrand", "Tomas Lindqvist"], "rating": 4, "author": "Priya Ramanathan",
+    "year": 2025,
+    "certificate": "12A",
+    "runtime_minutes": 112,
+    "directors": ["Marguerite Okafor"],
+    "cast": ["Idris Calloway", "Noémie Ferrand", "Tomas Lindqvist"],
+    "rating": 4,
+    "author": "Priya Ramanathan",
 }
 
 
@@ -79,8 +84,11 @@ def summary_ms(seconds: list[float]) -> dict:
     ms = [s * 1000 for s in seconds]
     return {
         "n": len(ms),
-        "p50": percentile(ms, 50), "p95": percentile(ms, 95), "p99": percentile(ms, 99),
-        "max": max(ms) if ms else None, "mean": statistics.fmean(ms) if ms else None,
+        "p50": percentile(ms, 50),
+        "p95": percentile(ms, 95),
+        "p99": percentile(ms, 99),
+        "max": max(ms) if ms else None,
+        "mean": statistics.fmean(ms) if ms else None,
     }
 
 
@@ -171,8 +179,19 @@ def machine() -> dict:
     hypervisor = re.search(r"Hypervisor vendor:\s*(.+)", lscpu)
     mem = re.search(r"Mem:\s+(\S+)", _run(["free", "-h"]))
     packages = {}
-    for name in ("celery", "kombu", "redis", "fastapi", "starlette", "uvicorn", "pillow", "pydantic", "boto3",
-                 "jinja2", "httpx"):
+    for name in (
+        "celery",
+        "kombu",
+        "redis",
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "pillow",
+        "pydantic",
+        "boto3",
+        "jinja2",
+        "httpx",
+    ):
         try:
             from importlib.metadata import version
 
@@ -194,7 +213,9 @@ def machine() -> dict:
         "kernel": platform.release(),
         "os": _run(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
         "python": platform.python_version(),
-        "redis_server": _run(["redis-server", "--version"]).split(" ")[2].removeprefix("v=") if _run(["redis-server", "--version"]) else "?",
+        "redis_server": _run(["redis-server", "--version"]).split(" ")[2].removeprefix("v=")
+        if _run(["redis-server", "--version"])
+        else "?",
         "wrk": _run(["sh", "-c", "wrk -v 2>&1 | head -1"]),
         "tmp_fs": fs,
         "packages": packages,
@@ -236,5 +257,9 @@ class MachineLoad:
 
     def result(self, ours_cpu_seconds: float, seconds: float) -> dict:
         ours = 100 * ours_cpu_seconds / seconds if seconds else 0.0
-        return {"machine_busy_pct": round(self.busy_pct, 1), "ours_pct": round(ours, 1),
-                "others_pct": round(max(0.0, self.busy_pct - ours), 1), "loadavg_before": round(self.load, 2)}
+        return {
+            "machine_busy_pct": round(self.busy_pct, 1),
+            "ours_pct": round(ours, 1),
+            "others_pct": round(max(0.0, self.busy_pct - ours), 1),
+            "loadavg_before": round(self.load, 2),
+        }

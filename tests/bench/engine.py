@@ -1,7 +1,7 @@
 """Baseline (b): the bare engine. Celery alone, in the pipeline's shape, doing nothing.
 
 No-op tasks on the same queues (validate → render → social → upload → notify, one task
-per stage), the same Celery settings (``shared.celeryconfig``: acks late, prefetch 1,
+per stage), the same Celery settings (``shared.broker.celeryconfig``: acks late, prefetch 1,
 JSON, the Redis transport and its visibility timeout), one prefork worker per queue, on
 the same redis-server. Each task only hands off to the next by name, as the stages do.
 The notify task records when the chain ended.
@@ -28,7 +28,7 @@ TASKS = ("validate", "render", "social", "upload", "notify")
 DONE = "bench:engine:done"
 
 app = Celery("bench-engine")
-app.config_from_object("shared.celeryconfig")
+app.config_from_object("shared.broker.celeryconfig")
 app.conf.task_routes = {f"bench.{t}": {"queue": TASK_QUEUES[t]} for t in TASKS}
 app.conf.task_annotations = None
 
@@ -89,10 +89,27 @@ class Engine:
     def start(self) -> Engine:
         for queue in QUEUES:
             self.workers[queue] = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "tests.bench.engine", "worker", "-Q", queue,
-                 "-n", f"bench-{queue}@%h", "--concurrency", str(self.concurrency), "--loglevel", "INFO"],
-                env=self.env, cwd=REPO, stdout=open(self.dir / f"engine-{queue}.log", "ab"),
-                stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "tests.bench.engine",
+                    "worker",
+                    "-Q",
+                    queue,
+                    "-n",
+                    f"bench-{queue}@%h",
+                    "--concurrency",
+                    str(self.concurrency),
+                    "--loglevel",
+                    "INFO",
+                ],
+                env=self.env,
+                cwd=REPO,
+                stdout=open(self.dir / f"engine-{queue}.log", "ab"),  # noqa: SIM115 - the child writes to it for as long as it lives
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         for queue in QUEUES:
             log = self.dir / f"engine-{queue}.log"
@@ -128,7 +145,9 @@ class Engine:
         cpu = sum(tree_cpu_seconds(p.pid) for p in self.workers.values()) - cpu
         return {
             "worker_cpu_ms_per_chain": 1000 * cpu / max(1, len(done)),
-            "count": count, "rate": rate, "completed": len(done),
+            "count": count,
+            "rate": rate,
+            "completed": len(done),
             "throughput": len(done) / span if span else None,
             "latency_ms": summary_ms([done[c] - sent[c] for c in done]),
             "seconds": span,

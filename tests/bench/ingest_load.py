@@ -82,15 +82,37 @@ class IngestBench:
         self.root, self.workers = root, workers
         self.redis = RedisServer(root / "redis").start()
         # A Stack only for its environment and writers file: none of its workers start.
-        self.stack = Stack(root / "stack", redis_url=self.redis.url, archive_url=f"file://{root}/archive",
-                           publish_url=str(root / "publish"), extra_env={"MARQUEE_RELEASE_INTERVAL": "5"})
+        self.stack = Stack(
+            root / "stack",
+            redis_url=self.redis.url,
+            archive_url=f"file://{root}/archive",
+            publish_url=str(root / "publish"),
+            extra_env={"MARQUEE_RELEASE_INTERVAL": "5"},
+        )
         self.process: subprocess.Popen | None = None
 
     def start(self) -> IngestBench:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "tests.bench.ingest_app:create", "--factory", "--host", "127.0.0.1",
-             "--port", str(self.stack.port), "--log-level", "info", "--no-access-log", "--workers", str(self.workers)],
-            env=self.stack.env, cwd=REPO, stdout=open(self.root / "ingest.log", "ab"), stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "tests.bench.ingest_app:create",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.stack.port),
+                "--log-level",
+                "info",
+                "--no-access-log",
+                "--workers",
+                str(self.workers),
+            ],
+            env=self.stack.env,
+            cwd=REPO,
+            stdout=open(self.root / "ingest.log", "ab"),  # noqa: SIM115 - the child writes to it for as long as it lives
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         poll(lambda: httpx.get(f"{self.stack.url}/readyz", timeout=2).status_code == 200, timeout=30, what="ingest")
@@ -123,8 +145,22 @@ class IngestBench:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script),
-             f"{self.stack.url}{path}"], env=env, capture_output=True, text=True, timeout=seconds + 60)
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(script),
+                f"{self.stack.url}{path}",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+        )
         wall = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         found = re.search(r"BENCH-JSON (\{.*\})", done.stdout)

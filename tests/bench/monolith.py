@@ -27,10 +27,10 @@ from services.upload.publishing import (
     describe_asset,
 )
 from services.validate.rules import build_review, check_submission
+from shared.connection import connect
 from shared.keys import MANIFEST, content_type_for, public_url, published_key
 from shared.parsing import parse_submission
 from shared.slugs import make_slug
-from shared.state import connect
 from shared.storage import ObjectInfo, open_store
 from tests.bench.common import MachineLoad, review_bytes, unique_title
 
@@ -44,18 +44,27 @@ def publish_one(body: bytes, *, store, client, base_url: str, timings: dict[str,
     if problems := check_submission(submission, now=now):
         raise ValueError(problems)
     slug = make_slug(submission.title, submission.year)
-    review = build_review(submission, id=os.urandom(16).hex(), writer="bench", slug=slug, revision=1,
-                          date_published=now, date_modified=now)
+    review = build_review(
+        submission,
+        id=os.urandom(16).hex(),
+        writer="bench",
+        slug=slug,
+        revision=1,
+        date_published=now,
+        date_modified=now,
+    )
     t.append(time.perf_counter())
 
     def url(name: str) -> str:
         return public_url(base_url, published_key(slug, name))
 
     files = {
-        "review.json": json.dumps(public_review(review, article_url=url("index.html")), ensure_ascii=False,
-                                  indent=2).encode(),
-        "index.html": render_article(review, article_url=url("index.html"),
-                                     image_url=url("instagram/card.jpg")).encode(),
+        "review.json": json.dumps(
+            public_review(review, article_url=url("index.html")), ensure_ascii=False, indent=2
+        ).encode(),
+        "index.html": render_article(
+            review, article_url=url("index.html"), image_url=url("instagram/card.jpg")
+        ).encode(),
     }
     t.append(time.perf_counter())
     files |= instagram_files(review, article_url=url("index.html"), card_url=url("instagram/card.jpg"))
@@ -68,8 +77,12 @@ def publish_one(body: bytes, *, store, client, base_url: str, timings: dict[str,
         store.put(asset.key, files[name], content_type=asset.content_type, cache_control=ASSET_CACHE_CONTROL)
         assets.append(asset)
     manifest = build_manifest(review, assets).model_dump_json(indent=2).encode()
-    store.put(published_key(slug, MANIFEST), manifest, content_type=content_type_for(MANIFEST),
-              cache_control=MANIFEST_CACHE_CONTROL)
+    store.put(
+        published_key(slug, MANIFEST),
+        manifest,
+        content_type=content_type_for(MANIFEST),
+        cache_control=MANIFEST_CACHE_CONTROL,
+    )
     t.append(time.perf_counter())
     publish(client, store, review, base_url=base_url, image_key=share_image_key(review, assets))
     t.append(time.perf_counter())
@@ -89,8 +102,15 @@ def _worker(args) -> dict:
     return {"timings": timings, "cpu": time.process_time() - cpu}
 
 
-def run(count: int, *, publish_root: Path, redis_url: str, processes: int | None = None, size: int = 1000,
-        base_url: str = "http://127.0.0.1/site") -> dict:
+def run(
+    count: int,
+    *,
+    publish_root: Path,
+    redis_url: str,
+    processes: int | None = None,
+    size: int = 1000,
+    base_url: str = "http://127.0.0.1/site",
+) -> dict:
     """Publish ``count`` reviews with ``processes`` processes (default: one per core)."""
     processes = processes or os.cpu_count() or 1
     bodies = [review_bytes(unique_title("Mono"), size=size) for _ in range(count)]
@@ -108,7 +128,10 @@ def run(count: int, *, publish_root: Path, redis_url: str, processes: int | None
     from tests.bench.common import summary_ms
 
     return {
-        "count": count, "processes": processes, "seconds": seconds, "throughput": count / seconds,
+        "count": count,
+        "processes": processes,
+        "seconds": seconds,
+        "throughput": count / seconds,
         "cpu_ms_per_review": 1000 * sum(r["cpu"] for r in results) / count,
         "step_ms": {step: summary_ms(values) for step, values in timings.items()},
         "review_ms": summary_ms(per_review),

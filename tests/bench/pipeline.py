@@ -13,6 +13,7 @@ only has to find it, not to be quick about it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -45,7 +46,7 @@ POLL_INTERVAL = 0.25  # seconds between looks for manifests (see _poll_manifests
 
 
 def deployed_processes() -> dict[str, int]:
-    """Pool processes per stage as `make run` (shared/devstack.py) and docker-compose deploy
+    """Pool processes per stage as `make run` (services/cli/supervisor.py) and docker-compose deploy
     them: one per core for social, where most of a review's CPU goes, one for each other stage.
     Against the monolith (one process per core) this is the like-for-like comparison: both
     may use every core."""
@@ -84,12 +85,19 @@ class PipelineBench:
         self.redis_server = redis_server or RedisServer(root / "redis").start()
         self.publish_root = root / "publish"
         processes = concurrency if isinstance(concurrency, dict) else dict.fromkeys(QUEUES, concurrency)
-        self.stack = _Stack(root / "stack", redis_url=self.redis_server.url, archive_url=f"file://{root}/archive",
-                            publish_url=str(self.publish_root), extra_env=BENCH_ENV, include="tests.bench",
-                            processes=processes)
+        self.stack = _Stack(
+            root / "stack",
+            redis_url=self.redis_server.url,
+            archive_url=f"file://{root}/archive",
+            publish_url=str(self.publish_root),
+            extra_env=BENCH_ENV,
+            include="tests.bench",
+            processes=processes,
+        )
         self.concurrency = concurrency
-        self.http = httpx.Client(base_url=self.stack.url, timeout=60,
-                                 limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
+        self.http = httpx.Client(
+            base_url=self.stack.url, timeout=60, limits=httpx.Limits(max_connections=32, max_keepalive_connections=32)
+        )
 
     def start(self) -> PipelineBench:
         self.stack.start()
@@ -107,8 +115,9 @@ class PipelineBench:
         t_sent = time.time()
         headers = sign(self.stack.fuzz_secret, msg_id=f"msg_{os.urandom(12).hex()}", timestamp=int(t_sent), body=body)
         try:
-            response = self.http.post("/v1/writers/fuzz/reviews", content=body,
-                                      headers={**headers, "content-type": "application/json"})
+            response = self.http.post(
+                "/v1/writers/fuzz/reviews", content=body, headers={**headers, "content-type": "application/json"}
+            )
         except httpx.HTTPError:
             offer.refused += 1
             return
@@ -118,8 +127,9 @@ class PipelineBench:
             return
         offer.sent[slug_for(title)] = {"id": response.json()["id"], "t_sent": t_sent, "t_202": t_202}
 
-    def offer(self, count: int, *, rate: float | None = None, size: int = 1000, senders: int = 8,
-              timeout: float = 300) -> dict:
+    def offer(
+        self, count: int, *, rate: float | None = None, size: int = 1000, senders: int = 8, timeout: float = 300
+    ) -> dict:
         """Offer ``count`` reviews at ``rate`` a second (None: all at once), wait (bounded) for each manifest."""
         bodies = [(title, review_bytes(title, size=size)) for title in (unique_title() for _ in range(count))]
         offer = Offer(count=count, rate=rate, size=size)
@@ -163,10 +173,8 @@ class PipelineBench:
             for slug in list(offer.sent):
                 if slug in found:
                     continue
-                try:
+                with contextlib.suppress(FileNotFoundError):
                     found[slug] = os.stat(f"{reviews}/{slug}/manifest.json").st_ctime
-                except FileNotFoundError:
-                    pass
             stop.wait(POLL_INTERVAL)
 
     def _cpu(self) -> dict[str, float]:
@@ -185,8 +193,12 @@ class PipelineBench:
         published_state = self._published_latency(offer)
         n = max(1, len(done))
         return {
-            "count": offer.count, "rate": offer.rate, "size": offer.size,
-            "accepted": len(offer.sent), "refused": offer.refused, "published": len(done),
+            "count": offer.count,
+            "rate": offer.rate,
+            "size": offer.size,
+            "accepted": len(offer.sent),
+            "refused": offer.refused,
+            "published": len(done),
             "offered_rate": len(offer.sent) / offer.offered_for if offer.offered_for else None,
             "throughput": len(done) / span if span else None,
             "latency_manifest_ms": summary_ms(latency),
@@ -231,9 +243,13 @@ class PipelineBench:
 
     def drain(self, timeout: float = 120) -> None:
         """Wait (bounded) until every queue is empty and nothing is unacknowledged."""
+
         def empty():
-            return all(self.stack.redis.llen(q) == 0 for q in ("validate", "render", "social", "upload", "notify")) \
+            return (
+                all(self.stack.redis.llen(q) == 0 for q in ("validate", "render", "social", "upload", "notify"))
                 and self.stack.redis.hlen("unacked") == 0
+            )
+
         poll(empty, timeout=timeout, what="the queues to drain", interval=0.2)
 
 

@@ -37,7 +37,7 @@ from shared.keys import (
     review_key,
 )
 from shared.models import State
-from shared.stage import get_runtime
+from shared.pipeline import get_runtime
 from tests.bench.common import commandstats, stats_delta
 
 
@@ -87,8 +87,14 @@ def prepare(rt, index: int) -> str:
     submission_id = os.urandom(16).hex()
     slug = f"publish-cost-{index}-{submission_id[:6]}"
     now = datetime.now(UTC)
-    review = sample_review(id=submission_id, writer="bench", slug=slug, title=f"Publish Cost {index}",
-                           date_published=now, date_modified=now)
+    review = sample_review(
+        id=submission_id,
+        writer="bench",
+        slug=slug,
+        title=f"Publish Cost {index}",
+        date_published=now,
+        date_modified=now,
+    )
     base = rt.settings.public_base_url
 
     def url(name):
@@ -96,7 +102,9 @@ def prepare(rt, index: int) -> str:
 
     files = {
         "review.json": json.dumps(public_review(review, article_url=url("index.html")), indent=2).encode(),
-        "index.html": render_article(review, article_url=url("index.html"), image_url=url("instagram/card.jpg")).encode(),
+        "index.html": render_article(
+            review, article_url=url("index.html"), image_url=url("instagram/card.jpg")
+        ).encode(),
     }
     files |= instagram_files(review, article_url=url("index.html"), card_url=url("instagram/card.jpg"))
     files |= youtube_files(review, article_url=url("index.html"), thumbnail_url=url("youtube/thumbnail.jpg"))
@@ -142,8 +150,16 @@ def measure(seed_count: int, runs: int) -> dict:
         state = client.hget(f"marquee:sub:{submission_id}", "state")
         if state != State.UPLOADED:
             raise RuntimeError(f"upload left {submission_id} {state}")
-        rows.append({"wall": wall, "cpu": cpu, "catalogue": catalogue_seconds[0], "redis_commands": sum(commands.values()), "commands": commands,
-                     "store_ops": {"archive": archive.counts, "publish": publish.counts}})
+        rows.append(
+            {
+                "wall": wall,
+                "cpu": cpu,
+                "catalogue": catalogue_seconds[0],
+                "redis_commands": sum(commands.values()),
+                "commands": commands,
+                "store_ops": {"archive": archive.counts, "publish": publish.counts},
+            }
+        )
     rows = rows[1:]
     return {
         "seed": seed_count,

@@ -39,33 +39,45 @@ def targets(r: dict) -> list[str]:
     if rounds:
         ratios = sorted(x["ratio"] for x in rounds)
         median = statistics.median(ratios)
-        row = (f"| pipeline ≥ 0.8 × monolith throughput | **{median:.2f}×** as deployed ({_shape(rounds[0])}), "
-               f"the median of {len(rounds)} back-to-back pairs: "
-               + ", ".join(f"{x['pipeline']:.2f} ÷ {x['monolith']:.2f} = {x['ratio']:.2f}" for x in rounds))
+        row = (
+            f"| pipeline ≥ 0.8 × monolith throughput | **{median:.2f}×** as deployed ({_shape(rounds[0])}), "
+            f"the median of {len(rounds)} back-to-back pairs: "
+            + ", ".join(f"{x['pipeline']:.2f} ÷ {x['monolith']:.2f} = {x['ratio']:.2f}" for x in rounds)
+        )
         if mono and scale:
             best_c, best = max(scale.items(), key=lambda kv: kv[1] or 0)
-            row += (f"; in the runs below, {scale.get(1, 0) / mono:.2f}× at 1 process per stage, "
-                    f"best {best / mono:.2f}× at {best_c} per stage")
+            row += (
+                f"; in the runs below, {scale.get(1, 0) / mono:.2f}× at 1 process per stage, "
+                f"best {best / mono:.2f}× at {best_c} per stage"
+            )
         rows.append(row + f" | {verdict(median >= 0.8)} |")
     elif mono and pipe:
-        row = (f"| pipeline ≥ 0.8 × monolith throughput | {f(pipe, 2)} ÷ {f(mono, 2)} = **{pipe / mono:.2f}×** as "
-               f"deployed ({_shape(r['pipeline'])})")
+        row = (
+            f"| pipeline ≥ 0.8 × monolith throughput | {f(pipe, 2)} ÷ {f(mono, 2)} = **{pipe / mono:.2f}×** as "
+            f"deployed ({_shape(r['pipeline'])})"
+        )
         if scale:
             best_c, best = max(scale.items(), key=lambda kv: kv[1] or 0)
-            row += (f"; {f(scale.get(1), 2)} ÷ {f(mono, 2)} = {scale.get(1, 0) / mono:.2f}× at 1 process per stage; "
-                    f"best {best / mono:.2f}× at {best_c} per stage")
+            row += (
+                f"; {f(scale.get(1), 2)} ÷ {f(mono, 2)} = {scale.get(1, 0) / mono:.2f}× at 1 process per stage; "
+                f"best {best / mono:.2f}× at {best_c} per stage"
+            )
         rows.append(row + f" | {verdict(pipe / mono >= 0.8)} |")
     half = _half(r.get("pipeline", {}))
     if half:
         p99 = half["latency_manifest_ms"]["p99"]
-        rows.append(f"| p99 202→published ≤ 300 ms at half of saturation | p99 **{f(p99, 0)} ms** at "
-                    f"{f(half['rate'], 2)}/s ({half['fraction']:.0%} of saturation; manifest visible) | "
-                    f"{verdict(p99 is not None and p99 <= 300)} |")
+        rows.append(
+            f"| p99 202→published ≤ 300 ms at half of saturation | p99 **{f(p99, 0)} ms** at "
+            f"{f(half['rate'], 2)}/s ({half['fraction']:.0%} of saturation; manifest visible) | "
+            f"{verdict(p99 is not None and p99 <= 300)} |"
+        )
     ingest = r.get("ingest", {}).get("webhooks")
     if ingest:
         ok = ingest["rps"] >= 1000 and ingest["p99_ms"] <= 50
-        row = (f"| ingest ≥ 1,000 webhooks/s, p99 ≤ 50 ms at 32 connections | **{f(ingest['rps'], 0)}/s**, "
-               f"p99 **{f(ingest['p99_ms'], 0)} ms** on one uvicorn process")
+        row = (
+            f"| ingest ≥ 1,000 webhooks/s, p99 ≤ 50 ms at 32 connections | **{f(ingest['rps'], 0)}/s**, "
+            f"p99 **{f(ingest['p99_ms'], 0)} ms** on one uvicorn process"
+        )
         two = r["ingest"].get("webhooks_2_workers")
         if two:
             row += f"; {f(two['rps'], 0)}/s, p99 {f(two['p99_ms'], 0)} ms on two"
@@ -74,20 +86,26 @@ def targets(r: dict) -> list[str]:
     if publish:
         small, large = (publish[k] for k in sorted(publish, key=int))
         ratio = large["wall_ms"] / small["wall_ms"]
-        rows.append(f"| publish cost at 10,000 ≤ 1.1 × at 100 | {f(large['wall_ms'])} ms ÷ {f(small['wall_ms'])} ms = "
-                    f"**{ratio:.2f}×** (median of {small['runs']}); Redis commands {f(large['redis_commands'], 0)} vs "
-                    f"{f(small['redis_commands'], 0)}, store operations equal | {verdict(ratio <= 1.1)} |")
+        rows.append(
+            f"| publish cost at 10,000 ≤ 1.1 × at 100 | {f(large['wall_ms'])} ms ÷ {f(small['wall_ms'])} ms = "
+            f"**{ratio:.2f}×** (median of {small['runs']}); Redis commands {f(large['redis_commands'], 0)} vs "
+            f"{f(small['redis_commands'], 0)}, store operations equal | {verdict(ratio <= 1.1)} |"
+        )
     pipeline = r.get("pipeline", {})
     if pipeline.get("rss_before") and pipeline.get("rss_after"):
         worst = max(rss_growth(pipeline), key=lambda g: g[3])
-        row = (f"| worker RSS does not grow | largest growth from submission 20 to {pipeline['submitted']:,}: "
-               f"{worst[0]} {worst[1]} {f(worst[2] / 1024)} MiB ({worst[3]:+.1f} %)")
+        row = (
+            f"| worker RSS does not grow | largest growth from submission 20 to {pipeline['submitted']:,}: "
+            f"{worst[0]} {worst[1]} {f(worst[2] / 1024)} MiB ({worst[3]:+.1f} %)"
+        )
         late = rss_late_growth(pipeline)
         if late:
             queue, name, delta, pct, since = max(late, key=lambda g: g[3])
-            row += (f"; highest RSS of the last quarter (from submission {since:,}) against the quarter before: "
-                    f"largest {queue} {name} {f(delta / 1024)} MiB (**{pct:+.1f} %**) | {verdict(pct <= 1.0)} (≤ 1 % "
-                    f"counts as flat: a leak keeps raising the high-water mark, warm-up does not) |")
+            row += (
+                f"; highest RSS of the last quarter (from submission {since:,}) against the quarter before: "
+                f"largest {queue} {name} {f(delta / 1024)} MiB (**{pct:+.1f} %**) | {verdict(pct <= 1.0)} (≤ 1 % "
+                f"counts as flat: a leak keeps raising the high-water mark, warm-up does not) |"
+            )
         elif pipeline["submitted"] < 10_000:
             row += " | **not judged**: the target speaks of 10,000 submissions; run `--soak 10000` |"
         else:
@@ -110,7 +128,7 @@ def rss_late_growth(pipeline: dict) -> list[tuple[str, str, int, float, int]]:
     if len(series) < 8:
         return []
     half = len(series) // 2
-    third, fourth = series[half:half + (len(series) - half) // 2], series[half + (len(series) - half) // 2:]
+    third, fourth = series[half : half + (len(series) - half) // 2], series[half + (len(series) - half) // 2 :]
     out = []
     for queue, procs in series[-1]["rss"].items():
         for name in procs:
@@ -133,9 +151,11 @@ def rss_growth(pipeline: dict) -> list[tuple[str, str, int, float]]:
 
 def latency_row(label: str, run: dict) -> str:
     m, p = run["latency_manifest_ms"], run["latency_published_state_ms"]
-    return (f"| {label} | {f(run.get('offered_rate'), 2)} | {f(run['throughput'], 2)} | {run['published']}/{run['accepted']} | "
-            f"{f(m['p50'], 0)} | {f(m['p95'], 0)} | {f(m['p99'], 0)} | {f(p['p99'], 0)} | "
-            f"{f(run['machine']['others_pct'], 0)} % |")
+    return (
+        f"| {label} | {f(run.get('offered_rate'), 2)} | {f(run['throughput'], 2)} | {run['published']}/{run['accepted']} | "
+        f"{f(m['p50'], 0)} | {f(m['p95'], 0)} | {f(m['p99'], 0)} | {f(p['p99'], 0)} | "
+        f"{f(run['machine']['others_pct'], 0)} % |"
+    )
 
 
 def render(r: dict) -> str:
@@ -151,9 +171,12 @@ def render(r: dict) -> str:
         f"{m['wrk']}. Celery {pk['celery']}, kombu {pk['kombu']}, redis-py {pk['redis']}, FastAPI {pk['fastapi']}, "
         f"Starlette {pk['starlette']}, uvicorn {pk['uvicorn']} (uvloop {pk['uvloop']}, httptools {pk['httptools']}), "
         f"Pillow {pk['pillow']}, pydantic {pk['pydantic']}."
-        + (f" Yardstick (a fixed pure-Python loop, best of five, as the run began): {m['yardstick_ms']:.0f} ms; "
-           "the machine's speed drifts with its neighbours, so compare runs by it."
-           if m.get("yardstick_ms") else ""),
+        + (
+            f" Yardstick (a fixed pure-Python loop, best of five, as the run began): {m['yardstick_ms']:.0f} ms; "
+            "the machine's speed drifts with its neighbours, so compare runs by it."
+            if m.get("yardstick_ms")
+            else ""
+        ),
         "",
         "### Against the targets",
         "",
@@ -166,31 +189,38 @@ def render(r: dict) -> str:
         out += [
             f"### End to end, as deployed ({_shape(pipe)} processes)",
             "",
-            "Latency runs from the 202 to the review's `manifest.json` being visible in the publish store "
-            "(the ctime its rename set), and to the state `published` (the `review.published` event, after notify). "
-            "\"Others\" is the CPU that processes outside the benchmark used on the machine during the run.",
+            (
+                "Latency runs from the 202 to the review's `manifest.json` being visible in the publish store "
+                "(the ctime its rename set), and to the state `published` (the `review.published` event, after notify). "
+                '"Others" is the CPU that processes outside the benchmark used on the machine during the run.'
+            ),
             "",
             "| offered | offered /s | published /s | published | p50 ms | p95 ms | p99 ms | p99 to `published` ms | others |",
             "|---|---|---|---|---|---|---|---|---|",
             *[latency_row(f"{run['fraction']:.0%} of saturation", run) for run in pipe.get("rates", [])],
             latency_row(f"saturation ({sat['count']} at once)", sat),
             "",
-            f"Saturation throughput: **{f(sat['throughput'], 2)} reviews/s** ({sat['published']} published in "
-            f"{f(sat['seconds'])} s, from the first 202 to the last manifest). Ingest answered the 202 in "
-            f"p50 {f(sat['accept_ms']['p50'], 0)} ms, p99 {f(sat['accept_ms']['p99'], 0)} ms.",
+            (
+                f"Saturation throughput: **{f(sat['throughput'], 2)} reviews/s** ({sat['published']} published in "
+                f"{f(sat['seconds'])} s, from the first 202 to the last manifest). Ingest answered the 202 in "
+                f"p50 {f(sat['accept_ms']['p50'], 0)} ms, p99 {f(sat['accept_ms']['p99'], 0)} ms."
+            ),
             "",
             "CPU per review, by process (ms, at saturation; a worker's main and pool processes together):",
             "",
             "| " + " | ".join(k for k in STAGES if k in sat["cpu_ms_per_review"]) + " | total |",
             "|" + "---|" * (len([k for k in STAGES if k in sat["cpu_ms_per_review"]]) + 1),
-            "| " + " | ".join(f(sat["cpu_ms_per_review"][k]) for k in STAGES if k in sat["cpu_ms_per_review"])
+            "| "
+            + " | ".join(f(sat["cpu_ms_per_review"][k]) for k in STAGES if k in sat["cpu_ms_per_review"])
             + f" | {f(sum(v for k, v in sat['cpu_ms_per_review'].items() if k != 'bench'))} (without the load generator) |",
             "",
         ]
         low = (pipe.get("rates") or [sat])[0]
         out += [
-            f"Time from one state to the next at the lowest offered rate ({f(low.get('offered_rate'), 2)}/s): "
-            "queue wait, the stage's work and its hand-off (p50 / p99 ms):",
+            (
+                f"Time from one state to the next at the lowest offered rate ({f(low.get('offered_rate'), 2)}/s): "
+                "queue wait, the stage's work and its hand-off (p50 / p99 ms):"
+            ),
             "",
             "| " + " | ".join(low["stage_ms"]) + " |",
             "|" + "---|" * len(low["stage_ms"]),
@@ -198,33 +228,43 @@ def render(r: dict) -> str:
             "",
         ]
     if r.get("ratio"):
-        out += ["### Pipeline ÷ monolith, back to back",
-                "",
+        out += [
+            "### Pipeline ÷ monolith, back to back",
+            "",
+            (
                 "Each round runs the monolith, then the pipeline as deployed, one straight after the other "
-                "(200 reviews each); the median ratio is the figure in the targets table.",
-                "",
-                "| round | monolith /s | pipeline /s | ratio | CPU per review: monolith ms | pipeline ms (load generator) | others |",
-                "|---|---|---|---|---|---|---|"]
+                "(200 reviews each); the median ratio is the figure in the targets table."
+            ),
+            "",
+            "| round | monolith /s | pipeline /s | ratio | CPU per review: monolith ms | pipeline ms (load generator) | others |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for i, x in enumerate(r["ratio"], 1):
-            out.append(f"| {i} | {f(x['monolith'], 2)} | {f(x['pipeline'], 2)} | {x['ratio']:.2f} | "
-                       f"{f(x['monolith_cpu_ms'])} | {f(x['pipeline_cpu_ms'])} ({f(x['bench_cpu_ms'])}) | "
-                       f"{' / '.join(f(o, 0) + ' %' for o in x['others_pct'])} |")
+            out.append(
+                f"| {i} | {f(x['monolith'], 2)} | {f(x['pipeline'], 2)} | {x['ratio']:.2f} | "
+                f"{f(x['monolith_cpu_ms'])} | {f(x['pipeline_cpu_ms'])} ({f(x['bench_cpu_ms'])}) | "
+                f"{' / '.join(f(o, 0) + ' %' for o in x['others_pct'])} |"
+            )
         out.append("")
     mono, eng = r.get("monolith"), r.get("engine")
     if mono or eng:
         out += ["### Baselines", "", "| | reviews/s | pipeline ÷ this | notes |", "|---|---|---|---|"]
         pt = pipe["saturation"]["throughput"] if pipe else None
         if mono:
-            out.append(f"| (a) monolith: the stage functions in a loop, {mono['processes']} processes | "
-                       f"**{f(mono['throughput'], 2)}** | {f(pt / mono['throughput'], 2) if pt else '–'} | "
-                       f"{mono['count']} reviews in {f(mono['seconds'])} s; {f(mono['cpu_ms_per_review'])} ms CPU each; "
-                       f"others used {f(mono.get('machine', {}).get('others_pct'), 0)} % of a core meanwhile |")
+            out.append(
+                f"| (a) monolith: the stage functions in a loop, {mono['processes']} processes | "
+                f"**{f(mono['throughput'], 2)}** | {f(pt / mono['throughput'], 2) if pt else '–'} | "
+                f"{mono['count']} reviews in {f(mono['seconds'])} s; {f(mono['cpu_ms_per_review'])} ms CPU each; "
+                f"others used {f(mono.get('machine', {}).get('others_pct'), 0)} % of a core meanwhile |"
+            )
         if eng:
             s, u = eng["saturation"], eng["unloaded"]
-            out.append(f"| (b) bare engine: no-op Celery chain, same shape and queues | **{f(s['throughput'], 1)}** | "
-                       f"{f(pt / s['throughput'], 3) if pt else '–'} | {s['completed']} chains, {f(s['worker_cpu_ms_per_chain'])} ms of "
-                       f"worker CPU each; unloaded "
-                       f"(20/s) latency p50 {f(u['latency_ms']['p50'], 0)} ms, p99 {f(u['latency_ms']['p99'], 0)} ms |")
+            out.append(
+                f"| (b) bare engine: no-op Celery chain, same shape and queues | **{f(s['throughput'], 1)}** | "
+                f"{f(pt / s['throughput'], 3) if pt else '–'} | {s['completed']} chains, {f(s['worker_cpu_ms_per_chain'])} ms of "
+                f"worker CPU each; unloaded "
+                f"(20/s) latency p50 {f(u['latency_ms']['p50'], 0)} ms, p99 {f(u['latency_ms']['p99'], 0)} ms |"
+            )
         out.append("")
         if mono:
             out += [
@@ -232,106 +272,178 @@ def render(r: dict) -> str:
                 "",
                 "| " + " | ".join(mono["step_ms"]) + " | whole review |",
                 "|" + "---|" * (len(mono["step_ms"]) + 1),
-                "| " + " | ".join(f"{f(v['p50'])} / {f(v['p99'])}" for v in mono["step_ms"].values())
+                "| "
+                + " | ".join(f"{f(v['p50'])} / {f(v['p99'])}" for v in mono["step_ms"].values())
                 + f" | {f(mono['review_ms']['p50'])} / {f(mono['review_ms']['p99'])} |",
                 "",
             ]
     ing = r.get("ingest")
     if ing:
         out += [
-            f"### Ingest alone (one uvicorn process, {ing['webhooks']['connections']} connections, wrk, "
-            f"{ing['webhooks']['seconds']} s each)",
+            (
+                f"### Ingest alone (one uvicorn process, {ing['webhooks']['connections']} connections, wrk, "
+                f"{ing['webhooks']['seconds']} s each)"
+            ),
             "",
             "| endpoint | requests/s | p50 ms | p90 ms | p99 ms | errors | ingest CPU | Redis CPU | wrk CPU |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
-        for label, key in (("`GET /bench/hello` (async, bare)", "hello"), ("`GET /healthz` (sync: thread pool)", "healthz"),
-                           ("`POST /v1/writers/fuzz/reviews` (signed, 1 KB)", "webhooks"),
-                           ("the same POST, two uvicorn processes (`--workers 2`)", "webhooks_2_workers")):
+        for label, key in (
+            ("`GET /bench/hello` (async, bare)", "hello"),
+            ("`GET /healthz` (sync: thread pool)", "healthz"),
+            ("`POST /v1/writers/fuzz/reviews` (signed, 1 KB)", "webhooks"),
+            ("the same POST, two uvicorn processes (`--workers 2`)", "webhooks_2_workers"),
+        ):
             if key not in ing:
                 continue
             w = ing[key]
-            out.append(f"| {label} | **{f(w['rps'], 0)}** | {f(w['p50_ms'])} | {f(w['p90_ms'])} | {f(w['p99_ms'])} | "
-                       f"{w['errors']} | {f(w['server_cpu_pct'], 0)} % | {f(w['redis_cpu_pct'], 0)} % | {f(w['wrk_cpu_pct'], 0)} % |")
+            out.append(
+                f"| {label} | **{f(w['rps'], 0)}** | {f(w['p50_ms'])} | {f(w['p90_ms'])} | {f(w['p99_ms'])} | "
+                f"{w['errors']} | {f(w['server_cpu_pct'], 0)} % | {f(w['redis_cpu_pct'], 0)} % | {f(w['wrk_cpu_pct'], 0)} % |"
+            )
         w = ing["webhooks"]
-        out += ["", f"Every accepted webhook was queued: {w['queued']:,} validate messages for {w['requests']:,} "
-                f"requests{' (the signed requests ran out and wrapped: duplicates answered from memory)' if w['wrapped'] else ''}.",
-                ""]
+        out += [
+            "",
+            (
+                f"Every accepted webhook was queued: {w['queued']:,} validate messages for {w['requests']:,} "
+                f"requests{' (the signed requests ran out and wrapped: duplicates answered from memory)' if w['wrapped'] else ''}."
+            ),
+            "",
+        ]
     scale = r.get("scale")
     if scale:
-        out += ["### Worker processes per stage", "", "| processes per stage | reviews/s | p50 ms | p99 ms | others |",
-                "|---|---|---|---|---|"]
+        out += [
+            "### Worker processes per stage",
+            "",
+            "| processes per stage | reviews/s | p50 ms | p99 ms | others |",
+            "|---|---|---|---|---|",
+        ]
         for row in scale:
             lm = row["latency_manifest_ms"]
-            out.append(f"| {row['concurrency']} | **{f(row['throughput'], 2)}** | {f(lm['p50'], 0)} | {f(lm['p99'], 0)} | "
-                       f"{f(row['machine']['others_pct'], 0)} % |")
+            out.append(
+                f"| {row['concurrency']} | **{f(row['throughput'], 2)}** | {f(lm['p50'], 0)} | {f(lm['p99'], 0)} | "
+                f"{f(row['machine']['others_pct'], 0)} % |"
+            )
         out.append("")
     pub = r.get("publish")
     if pub:
-        out += ["### Publish cost against catalogue size (the upload task for one more review)", "",
+        out += [
+            "### Publish cost against catalogue size (the upload task for one more review)",
+            "",
+            (
                 "| reviews already published | wall ms (p50) | wall ms (p90) | CPU ms | of which catalogue ms | "
-                "Redis commands | store operations | Redis bytes per entry |", "|---|---|---|---|---|---|---|---|"]
+                "Redis commands | store operations | Redis bytes per entry |"
+            ),
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for key in sorted(pub, key=int):
             p = pub[key]
-            ops = ", ".join(f"{store} {' '.join(f'{k}×{v}' for k, v in sorted(c.items()))}"
-                            for store, c in p["store_ops"].items())
-            out.append(f"| {int(key):,} | {f(p['wall_ms'])} | {f(p['wall_ms_p90'])} | {f(p['cpu_ms'])} | "
-                       f"{f(p['catalogue_ms'])} | {f(p['redis_commands'], 0)} | {ops} | {f(p['redis_bytes_per_entry'], 0)} |")
+            ops = ", ".join(
+                f"{store} {' '.join(f'{k}×{v}' for k, v in sorted(c.items()))}" for store, c in p["store_ops"].items()
+            )
+            out.append(
+                f"| {int(key):,} | {f(p['wall_ms'])} | {f(p['wall_ms_p90'])} | {f(p['cpu_ms'])} | "
+                f"{f(p['catalogue_ms'])} | {f(p['redis_commands'], 0)} | {ops} | {f(p['redis_bytes_per_entry'], 0)} |"
+            )
         any_pub = pub[max(pub, key=int)]
-        out += ["", "Redis commands of one upload (server side, including those run by its Lua scripts): "
-                + ", ".join(f"{k} {v}" for k, v in any_pub["commands"].items()) + ".", ""]
+        out += [
+            "",
+            "Redis commands of one upload (server side, including those run by its Lua scripts): "
+            + ", ".join(f"{k} {v}" for k, v in any_pub["commands"].items())
+            + ".",
+            "",
+        ]
     cat = r.get("catalogue")
     if cat:
-        out += ["### The catalogue under concurrent publications", "",
+        out += [
+            "### The catalogue under concurrent publications",
+            "",
+            (
                 "`catalogue_store.publish` flat out from K processes (one redis-server, one local store): every "
                 "publication re-renders the index, its page and both feeds, and renders again if another changed "
-                "the catalogue meanwhile.", "",
-                "| publishing processes | publications/s | rounds per publication (mean / max) | gave up (CatalogueBusy) |",
-                "|---|---|---|---|"]
+                "the catalogue meanwhile."
+            ),
+            "",
+            "| publishing processes | publications/s | rounds per publication (mean / max) | gave up (CatalogueBusy) |",
+            "|---|---|---|---|",
+        ]
         for row in cat:
-            out.append(f"| {row['processes']} | **{f(row['publications_per_second'])}** | {f(row['rounds_mean'], 2)} / "
-                       f"{row['rounds_max']} | {row['busy']} |")
+            out.append(
+                f"| {row['processes']} | **{f(row['publications_per_second'])}** | {f(row['rounds_mean'], 2)} / "
+                f"{row['rounds_max']} | {row['busy']} |"
+            )
         out.append("")
     if pipe and pipe.get("sizes"):
-        out += ["### Review size", "", "| review | latency ms (each, one at a time) | largest worker RSS before → peak (MiB) |",
-                "|---|---|---|"]
+        out += [
+            "### Review size",
+            "",
+            "| review | latency ms (each, one at a time) | largest worker RSS before → peak (MiB) |",
+            "|---|---|---|",
+        ]
         for row in pipe["sizes"]:
-            peaks = ", ".join(f"{q} {row['rss_before_kb'][q] / 1024:.0f}→{row['rss_peak_kb'].get(q, 0) / 1024:.0f}"
-                              for q in row["rss_before_kb"])
-            out.append(f"| {row['size']:,} bytes | {', '.join(f(x, 0) for x in row['latency_ms'])} "
-                       f"({row['published']}/{row['count']} published) | {peaks} |")
+            peaks = ", ".join(
+                f"{q} {row['rss_before_kb'][q] / 1024:.0f}→{row['rss_peak_kb'].get(q, 0) / 1024:.0f}"
+                for q in row["rss_before_kb"]
+            )
+            out.append(
+                f"| {row['size']:,} bytes | {', '.join(f(x, 0) for x in row['latency_ms'])} "
+                f"({row['published']}/{row['count']} published) | {peaks} |"
+            )
         out.append("")
     if pipe and pipe.get("rss_after"):
-        out += [f"### Worker RSS, after 20 and after {pipe['submitted']:,} submissions", "",
-                "| worker | process | MiB after 20 | MiB after all | change |", "|---|---|---|---|---|"]
+        out += [
+            f"### Worker RSS, after 20 and after {pipe['submitted']:,} submissions",
+            "",
+            "| worker | process | MiB after 20 | MiB after all | change |",
+            "|---|---|---|---|---|",
+        ]
         for queue, name, delta, pct in rss_growth(pipe):
-            out.append(f"| {queue} | {name} | {pipe['rss_before'][queue][name] / 1024:.1f} | "
-                       f"{pipe['rss_after'][queue][name] / 1024:.1f} | {delta / 1024:+.1f} MiB ({pct:+.1f} %) |")
+            out.append(
+                f"| {queue} | {name} | {pipe['rss_before'][queue][name] / 1024:.1f} | "
+                f"{pipe['rss_after'][queue][name] / 1024:.1f} | {delta / 1024:+.1f} MiB ({pct:+.1f} %) |"
+            )
         out.append("")
         series = pipe.get("rss_series")
         if series:
-            out += ["Pool processes' VmRSS (MiB) through the soak, read between chunks of submissions:", "",
-                    "| submitted | " + " | ".join(series[0]["rss"]) + " |", "|---|" + "---|" * len(series[0]["rss"])]
+            out += [
+                "Pool processes' VmRSS (MiB) through the soak, read between chunks of submissions:",
+                "",
+                "| submitted | " + " | ".join(series[0]["rss"]) + " |",
+                "|---|" + "---|" * len(series[0]["rss"]),
+            ]
             for point in series:
-                out.append(f"| {point['submitted']:,} | " + " | ".join(
-                    f"{point['rss'][q].get('pool-1', 0) / 1024:.1f}" for q in series[0]["rss"]) + " |")
+                out.append(
+                    f"| {point['submitted']:,} | "
+                    + " | ".join(f"{point['rss'][q].get('pool-1', 0) / 1024:.1f}" for q in series[0]["rss"])
+                    + " |"
+                )
             out.append("")
     if pipe:
         sat = pipe["saturation"]
         calls = sat["redis_calls_per_review"]
-        out += ["### Redis per review", "",
-                f"At saturation, Redis ran **{f(sat['redis_calls_total_per_review'], 0)} commands per review** "
-                f"(INFO commandstats, commands inside Lua scripts included), of which about "
-                f"{f(pipe['redis_idle_per_second'], 0)}/s are the idle background of six processes polling "
-                f"(BRPOP, unacked restore, beat): **{f(pipe['redis_net_calls_per_review'], 0)} net per review**. By command: "
-                + ", ".join(f"{k} {v:g}" for k, v in list(calls.items())[:24]) + ".", ""]
+        out += [
+            "### Redis per review",
+            "",
+            f"At saturation, Redis ran **{f(sat['redis_calls_total_per_review'], 0)} commands per review** "
+            f"(INFO commandstats, commands inside Lua scripts included), of which about "
+            f"{f(pipe['redis_idle_per_second'], 0)}/s are the idle background of six processes polling "
+            f"(BRPOP, unacked restore, beat): **{f(pipe['redis_net_calls_per_review'], 0)} net per review**. By command: "
+            + ", ".join(f"{k} {v:g}" for k, v in list(calls.items())[:24])
+            + ".",
+            "",
+        ]
     rb = r.get("redis_benchmark")
     if rb:
         names = list(rb["single"])
-        out += ["`redis-benchmark` on the same machine (50 clients, append-only on; requests/s):", "",
-                "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names),
-                "| one command per round trip | " + " | ".join(f(rb["single"].get(n), 0) for n in names) + " |",
-                "| pipelined 16 | " + " | ".join(f(rb["pipelined-16"].get(n), 0) for n in names) + " |", ""]
+        out += [
+            "`redis-benchmark` on the same machine (50 clients, append-only on; requests/s):",
+            "",
+            "| | " + " | ".join(names) + " |",
+            "|---|" + "---|" * len(names),
+            "| one command per round trip | " + " | ".join(f(rb["single"].get(n), 0) for n in names) + " |",
+            "| pipelined 16 | " + " | ".join(f(rb["pipelined-16"].get(n), 0) for n in names) + " |",
+            "",
+        ]
     return "\n".join(out)
 
 
@@ -350,18 +462,34 @@ def plot(r: dict, path: Path) -> None:
         for key, style, label in (("p50", "o-", "p50"), ("p95", "s--", "p95"), ("p99", "^-", "p99")):
             left.plot(x, [run["latency_manifest_ms"][key] for run in runs], style, label=f"{label} 202 → manifest")
         for xi, run in zip(x, runs, strict=True):
-            left.annotate(f"{run['fraction']:.0%}", (xi, run["latency_manifest_ms"]["p99"]), textcoords="offset points",
-                          xytext=(0, 7), ha="center", fontsize=8, color="0.35")
+            left.annotate(
+                f"{run['fraction']:.0%}",
+                (xi, run["latency_manifest_ms"]["p99"]),
+                textcoords="offset points",
+                xytext=(0, 7),
+                ha="center",
+                fontsize=8,
+                color="0.35",
+            )
     left.axhline(300, color="crimson", linestyle=":", linewidth=1.5, label="target: p99 ≤ 300 ms at half saturation")
     sat = pipe.get("saturation", {}).get("throughput")
     if sat:
         left.axvline(sat, color="0.3", linestyle="--", linewidth=1, label=f"pipeline saturation {sat:.1f}/s")
     if r.get("monolith"):
-        left.axvline(r["monolith"]["throughput"], color="seagreen", linestyle="-.", linewidth=1,
-                     label=f"monolith {r['monolith']['throughput']:.1f}/s")
+        left.axvline(
+            r["monolith"]["throughput"],
+            color="seagreen",
+            linestyle="-.",
+            linewidth=1,
+            label=f"monolith {r['monolith']['throughput']:.1f}/s",
+        )
     if r.get("engine"):
-        left.axhline(r["engine"]["unloaded"]["latency_ms"]["p50"], color="0.6", linewidth=1,
-                     label="bare engine, p50 (no-op chain)")
+        left.axhline(
+            r["engine"]["unloaded"]["latency_ms"]["p50"],
+            color="0.6",
+            linewidth=1,
+            label="bare engine, p50 (no-op chain)",
+        )
     left.set_yscale("log")
     left.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     left.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))

@@ -80,7 +80,9 @@ class Tally:
 class World:
     """One scenario's stack, over S3 (moto behind a fault proxy) by default."""
 
-    def __init__(self, root: Path, *, fault_rate: float = 0.0, include: str = "tests.support.pause", concurrency: int = 2):
+    def __init__(
+        self, root: Path, *, fault_rate: float = 0.0, include: str = "tests.support.pause", concurrency: int = 2
+    ):
         self.root = root
         self.redis = RedisServer(root / "redis").start()
         self.moto = MotoS3(root).start()
@@ -89,9 +91,16 @@ class World:
         # A stall outlasts the client's 1 s timeout, so the client gives up and retries.
         self.proxy = FaultyProxy(self.moto.endpoint, rate=fault_rate, stall_seconds=1.5).start()
         env = {**CHAOS_ENV, **self.moto.env(), "AWS_ENDPOINT_URL": self.proxy.endpoint}
-        self.stack = Stack(root / "stack", redis_url=self.redis.url, archive_url="s3://chaos-archive",
-                           publish_url="s3://chaos-publish", public_base_url=f"{self.moto.endpoint}/chaos-publish",
-                           extra_env=env, include=include, concurrency=concurrency)
+        self.stack = Stack(
+            root / "stack",
+            redis_url=self.redis.url,
+            archive_url="s3://chaos-archive",
+            publish_url="s3://chaos-publish",
+            public_base_url=f"{self.moto.endpoint}/chaos-publish",
+            extra_env=env,
+            include=include,
+            concurrency=concurrency,
+        )
         self.stack.start()
         self.accepted: dict[str, bool] = {}  # submission id → whether it should be published
         self.refused = Counter()
@@ -115,8 +124,9 @@ class World:
         review = FIXTURE | {"title": f"Chaos {index} {uuid.uuid4().hex[:6]}"}
         if not good:
             review["rating"] = 9
-        response = self.stack.submit(json.dumps(review).encode(), msg_id=msg_id, writer="fuzz",
-                                     secret=self.stack.fuzz_secret)
+        response = self.stack.submit(
+            json.dumps(review).encode(), msg_id=msg_id, writer="fuzz", secret=self.stack.fuzz_secret
+        )
         if response.status_code == 202:
             self.accepted.setdefault(response.json()["id"], good)
         else:
@@ -167,8 +177,14 @@ class World:
 
     def reconcile(self, *, min_age: float = 0) -> str:
         """Run `marquee reconcile` as an operator would; summarise what it did."""
-        done = subprocess.run([sys.executable, "-m", "shared.cli", "reconcile", "--json", "--min-age", str(min_age)],
-                              env=self.stack.env, cwd=REPO, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "services.cli.main", "reconcile", "--json", "--min-age", str(min_age)],
+            env=self.stack.env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         try:
             actions = Counter(finding["action"] for finding in json.loads(done.stdout))
         except (ValueError, KeyError, TypeError):
@@ -185,7 +201,10 @@ class World:
             tally_note = []
         result = Tally(scenario, accepted=len(self.accepted), notes=tally_note)
         published_events = Counter(
-            fields["id"] for _, fields in self.stack.redis.xrange("marquee:events") if fields.get("type") == "review.published")
+            fields["id"]
+            for _, fields in self.stack.redis.xrange("marquee:events")
+            if fields.get("type") == "review.published"
+        )
         for sid, state in states.items():
             if state == "published":
                 manifest = httpx.get(self.stack.status(sid)["urls"]["manifest"], timeout=10)
@@ -203,7 +222,9 @@ class World:
                 result.lost += 1
         result.duplicates = sum(1 for count in published_events.values() if count > 1)
         if self.refused:
-            result.notes.append("refused (then retried): " + ", ".join(f"{k}×{v}" for k, v in sorted(self.refused.items(), key=str)))
+            result.notes.append(
+                "refused (then retried): " + ", ".join(f"{k}×{v}" for k, v in sorted(self.refused.items(), key=str))
+            )
         if sum(self.proxy.counts.values()):
             faults = {k: v for k, v in self.proxy.counts.items() if k != "ok"}
             result.notes.append(f"S3 requests {sum(self.proxy.counts.values())}, faults injected {faults}")
@@ -221,8 +242,9 @@ class World:
 def metric_sum(world: World, name: str, label: str) -> float:
     """Sum a Prometheus series from the ingest service's /metrics, as a scraper sees it."""
     text = world.stack.client.get("/metrics").text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(name + "{") and label in line)
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{") and label in line
+    )
 
 
 def _children(pid: int) -> list[int]:
@@ -233,6 +255,7 @@ def _children(pid: int) -> list[int]:
 
 
 # The scenarios. Each takes a World and a size, and returns its Tally.
+
 
 def kill_workers(world: World, size: int) -> Tally:
     """1. SIGKILL a random worker process (a pool child, or a whole worker) every few seconds."""
@@ -344,7 +367,11 @@ def poison_message(world: World, size: int) -> Tally:
     # The poison file is read when the task runs; the first submission is already on its way.
     world.offer(size, rate=6)
     tally = world.tally("6 poison message", started=started, timeout=180)
-    attempts = (world.stack.pause_dir / "poison-attempts").read_text().split() if (world.stack.pause_dir / "poison-attempts").exists() else []
+    attempts = (
+        (world.stack.pause_dir / "poison-attempts").read_text().split()
+        if (world.stack.pause_dir / "poison-attempts").exists()
+        else []
+    )
     tally.notes.append(f"poison: {world.state(first)} after {len(attempts)} attempts")
     if world.state(first) == "failed":
         tally.failed -= 1  # the expected one
@@ -379,8 +406,10 @@ def format_table(tallies: list[Tally]) -> str:
     head = f"{'scenario':24} {'accepted':>8} {'published':>9} {'rejected':>8} {'failed':>6} {'lost':>4} {'dupes':>5} {'secs':>6}"
     rows = [head, "-" * len(head)]
     for t in tallies:
-        rows.append(f"{t.scenario:24} {t.accepted:8} {t.published:9} {t.rejected:8} {t.failed:6} {t.lost:4} "
-                    f"{t.duplicates:5} {t.seconds:6}")
+        rows.append(
+            f"{t.scenario:24} {t.accepted:8} {t.published:9} {t.rejected:8} {t.failed:6} {t.lost:4} "
+            f"{t.duplicates:5} {t.seconds:6}"
+        )
         rows += [f"    {note}" for note in t.notes]
     return "\n".join(rows)
 

@@ -57,7 +57,9 @@ class FaultyProxy:
                 body = self.rfile.read(length) if length else b""
                 fault = proxy.choose()
                 if fault in ("500", "503"):
-                    payload = f"<Error><Code>{'InternalError' if fault == '500' else 'SlowDown'}</Code></Error>".encode()
+                    payload = (
+                        f"<Error><Code>{'InternalError' if fault == '500' else 'SlowDown'}</Code></Error>".encode()
+                    )
                     self.send_response(int(fault))
                     self.send_header("content-length", str(len(payload)))
                     self.send_header("content-type", "application/xml")

@@ -12,6 +12,7 @@ from tests.support.processes import RedisServer, Stack
 
 pytestmark = pytest.mark.integration
 
+
 def check(tally, size):
     print(tally)
     assert tally.accepted >= size
@@ -28,7 +29,7 @@ def test_workers_killed_at_random_lose_nothing():
 
 def test_workers_survive_redis_restarting_twice_under_load():
     # 60 at 6 a second reaches both restarts (seconds 3 and 9). Workers holding a message
-    # when Redis went away used to die (shared/redis_broker.py); what they held comes back
+    # when Redis went away used to die (shared/broker/redis_broker.py); what they held comes back
     # after the visibility timeout (25 s here), hence the settling time.
     tally = run_scenario(functools.partial(restart_redis, timeout=40), 60)
     print(tally)
@@ -56,8 +57,12 @@ def test_every_submission_delivered_three_times_is_published_once():
 
 def test_ingest_answers_503_never_202_or_500_while_redis_is_down(tmp_path):
     redis_server = RedisServer(tmp_path / "redis").start()
-    stack = Stack(tmp_path / "stack", redis_url=redis_server.url, archive_url=str(tmp_path / "archive"),
-                  publish_url=str(tmp_path / "publish")).start()
+    stack = Stack(
+        tmp_path / "stack",
+        redis_url=redis_server.url,
+        archive_url=str(tmp_path / "archive"),
+        publish_url=str(tmp_path / "publish"),
+    ).start()
     try:
         redis_server.stop()
         answer = stack.submit(fixture_bytes("glasshouse.json"))

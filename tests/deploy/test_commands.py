@@ -65,12 +65,15 @@ def commands() -> dict[tuple[str, ...], str]:
         found[tuple(service["command"])] = f"compose {name}"
         if "healthcheck" in service:
             found[tuple(shell_argv(healthcheck_argv(service["healthcheck"]["test"]), {"HOSTNAME": "host"}))] = (
-                f"compose {name} healthcheck")
+                f"compose {name} healthcheck"
+            )
     for name, container in k8s_deployments().items():
         found[tuple(container_argv(container))] = f"k8s {name}"
         for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
             if "exec" in container.get(probe, {}):
-                found[tuple(shell_argv(container[probe]["exec"]["command"], {"HOSTNAME": "host"}))] = f"k8s {name} {probe}"
+                found[tuple(shell_argv(container[probe]["exec"]["command"], {"HOSTNAME": "host"}))] = (
+                    f"k8s {name} {probe}"
+                )
     return found
 
 
@@ -106,11 +109,17 @@ def test_every_command_starts_with_help(tmp_path):
     runnable = dict(runnable.values())
 
     def run(argv):
-        return subprocess.run([str(BIN / argv[0]), *argv[1:], "--help"], capture_output=True, text=True,
-                              env=help_env(tmp_path), cwd=tmp_path, timeout=60)
+        return subprocess.run(
+            [str(BIN / argv[0]), *argv[1:], "--help"],
+            capture_output=True,
+            text=True,
+            env=help_env(tmp_path),
+            cwd=tmp_path,
+            timeout=60,
+        )
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = dict(zip(runnable, pool.map(run, runnable)))
+        results = dict(zip(runnable, pool.map(run, runnable), strict=False))
     for argv, result in results.items():
         where = runnable[argv]
         assert result.returncode == 0, f"{where}: {' '.join(argv)} --help failed:\n{result.stderr[-2000:]}"
@@ -118,19 +127,30 @@ def test_every_command_starts_with_help(tmp_path):
 
 
 def test_a_command_that_does_not_exist_fails_help(tmp_path):
-    for argv in (("marquee", "wroker"), ("celery", "-A", "shared.celery_app", "flowerr")):
-        result = subprocess.run([str(BIN / argv[0]), *argv[1:], "--help"], capture_output=True, text=True,
-                                env=help_env(tmp_path), cwd=tmp_path, timeout=60)
+    for argv in (("marquee", "wroker"), ("celery", "-A", "shared.broker.celery_app", "flowerr")):
+        result = subprocess.run(
+            [str(BIN / argv[0]), *argv[1:], "--help"],
+            capture_output=True,
+            text=True,
+            env=help_env(tmp_path),
+            cwd=tmp_path,
+            timeout=60,
+        )
         assert result.returncode != 0
 
 
 def test_compose_and_kubernetes_run_the_same_commands():
     compose = {name.removeprefix("worker-"): tuple(s["command"]) for name, s in compose_services().items()}
-    k8s = {name.removeprefix("marquee-").removeprefix("worker-"): tuple(container_argv(c))
-           for name, c in k8s_deployments().items()}
+    k8s = {
+        name.removeprefix("marquee-").removeprefix("worker-"): tuple(container_argv(c))
+        for name, c in k8s_deployments().items()
+    }
     assert compose == k8s
-    compose_checks = {name.removeprefix("worker-"): shell_argv(healthcheck_argv(s["healthcheck"]["test"]), {"HOSTNAME": "h"})
-                      for name, s in compose_services().items() if name.startswith("worker-")}
+    compose_checks = {
+        name.removeprefix("worker-"): shell_argv(healthcheck_argv(s["healthcheck"]["test"]), {"HOSTNAME": "h"})
+        for name, s in compose_services().items()
+        if name.startswith("worker-")
+    }
     for queue in QUEUES:
         container = k8s_deployments()[f"marquee-worker-{queue}"]
         for probe in ("readinessProbe", "livenessProbe"):
@@ -166,8 +186,13 @@ class Services:
             env["MARQUEE_WRITERS_FILE"] = str(self.writers_file)  # the secret's mount, here
             env["MARQUEE_INGEST_HOST"] = "127.0.0.1"  # loopback only, on this machine
             env["MARQUEE_INGEST_PORT"] = str(self.ingest_port)
-            self.envs[name] = {"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
-                               "HOME": str(workdir), "LANG": "C.UTF-8", "HOSTNAME": self.hostname, **env}
+            self.envs[name] = {
+                "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+                "HOME": str(workdir),
+                "LANG": "C.UTF-8",
+                "HOSTNAME": self.hostname,
+                **env,
+            }
 
     def beat_path(self, argv: list[str]) -> list[str]:
         return [a.replace(BEAT_SCHEDULE, self.beat_schedule) for a in argv]
@@ -178,16 +203,25 @@ class Services:
             assert BEAT_SCHEDULE in argv
             argv = self.beat_path(argv)
         if name == "flower":
-            argv = [a.replace("--port=5555", f"--port={self.flower_port}").replace("--address=0.0.0.0", "--address=127.0.0.1")
-                    for a in argv]
+            argv = [
+                a.replace("--port=5555", f"--port={self.flower_port}").replace(
+                    "--address=0.0.0.0", "--address=127.0.0.1"
+                )
+                for a in argv
+            ]
             assert f"--port={self.flower_port}" in argv
         return argv
 
     def start(self) -> Services:
         import boto3
 
-        s3 = boto3.client("s3", endpoint_url=self.moto.endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=self.moto.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         env = self.envs["ingest"]
         for url in (env["MARQUEE_ARCHIVE_URL"], env["MARQUEE_PUBLISH_URL"]):  # as minio-init makes them
             s3.create_bucket(Bucket=urlparse(url).netloc)
@@ -197,8 +231,13 @@ class Services:
             self.log_files.append(log)
             argv = self.argv(name)
             self.processes[name] = subprocess.Popen(
-                [str(BIN / argv[0]), *argv[1:]], env=self.envs[name], cwd=self.dir,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                [str(BIN / argv[0]), *argv[1:]],
+                env=self.envs[name],
+                cwd=self.dir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         return self
 
     def log(self, name: str) -> str:
@@ -206,13 +245,19 @@ class Services:
 
     def wait(self) -> None:
         try:
-            poll(lambda: httpx.get(f"http://127.0.0.1:{self.ingest_port}/healthz", timeout=2).status_code == 200,
-                 timeout=30, what="ingest /healthz")
+            poll(
+                lambda: httpx.get(f"http://127.0.0.1:{self.ingest_port}/healthz", timeout=2).status_code == 200,
+                timeout=30,
+                what="ingest /healthz",
+            )
             for name in self.services:
                 if name.startswith("worker-"):
                     poll(lambda: "ready." in self.log(name), timeout=40, what=name)
-            poll(lambda: httpx.get(f"http://127.0.0.1:{self.flower_port}/healthcheck", timeout=2).status_code == 200,
-                 timeout=30, what="flower")
+            poll(
+                lambda: httpx.get(f"http://127.0.0.1:{self.flower_port}/healthcheck", timeout=2).status_code == 200,
+                timeout=30,
+                what="flower",
+            )
             poll(lambda: glob.glob(self.beat_schedule + "*"), timeout=30, what="beat's schedule file")
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{self.logs()}") from None
@@ -263,16 +308,31 @@ def test_ingest_answers_the_images_healthcheck_and_the_kubernetes_probes(service
 
 @pytest.mark.integration
 def test_each_worker_answers_its_healthcheck(services):
-    checks = {name: healthcheck_argv(s["healthcheck"]["test"]) for name, s in services.services.items()
-              if name.startswith("worker-")}
+    checks = {
+        name: healthcheck_argv(s["healthcheck"]["test"])
+        for name, s in services.services.items()
+        if name.startswith("worker-")
+    }
     # A ping to a node that is not there must fail, or the checks prove nothing.
-    nobody = ["celery", "-A", "shared.celery_app", "inspect", "ping", "-d", f"nobody@{services.hostname}", "-t", "1"]
+    nobody = [
+        "celery",
+        "-A",
+        "shared.broker.celery_app",
+        "inspect",
+        "ping",
+        "-d",
+        f"nobody@{services.hostname}",
+        "-t",
+        "1",
+    ]
     with ThreadPoolExecutor(max_workers=3) as pool:
         absent_future = pool.submit(services.run, "worker-validate", nobody)
-        results = dict(zip(checks, pool.map(lambda n: services.run(n, checks[n]), checks)))
+        results = dict(zip(checks, pool.map(lambda n: services.run(n, checks[n]), checks), strict=False))
         absent = absent_future.result()
     for name, result in results.items():
-        assert result.returncode == 0, f"{name}: {checks[name]}\n{result.stdout}{result.stderr}\n{services.log(name)[-2000:]}"
+        assert result.returncode == 0, (
+            f"{name}: {checks[name]}\n{result.stdout}{result.stderr}\n{services.log(name)[-2000:]}"
+        )
         assert f"{name.removeprefix('worker-')}@{services.hostname}: OK" in result.stdout
     assert absent.returncode != 0
 
@@ -286,7 +346,9 @@ def test_flower_answers_its_healthcheck(services):
     assert result.returncode == 0, result.stderr
     container = k8s_deployments()["marquee-flower"]
     for probe in ("readinessProbe", "livenessProbe"):
-        response = httpx.get(f"http://127.0.0.1:{services.flower_port}{container[probe]['httpGet']['path']}", timeout=10)
+        response = httpx.get(
+            f"http://127.0.0.1:{services.flower_port}{container[probe]['httpGet']['path']}", timeout=10
+        )
         assert response.status_code == 200
 
 
@@ -305,11 +367,24 @@ def test_beat_answers_its_healthcheck_and_probes(services):
 
 @pytest.mark.integration
 def test_a_submitted_review_is_published_at_the_public_base_url(services):
-    result = services.run("ingest", [
-        str(BIN / "marquee"), "submit", str(EXAMPLE_REVIEW), "--writer", "dev",
-        "--url", f"http://127.0.0.1:{services.ingest_port}", "--writers-file", str(services.writers_file),
-        "--wait", "--timeout", "60",
-    ], timeout=90)
+    result = services.run(
+        "ingest",
+        [
+            str(BIN / "marquee"),
+            "submit",
+            str(EXAMPLE_REVIEW),
+            "--writer",
+            "dev",
+            "--url",
+            f"http://127.0.0.1:{services.ingest_port}",
+            "--writers-file",
+            str(services.writers_file),
+            "--wait",
+            "--timeout",
+            "60",
+        ],
+        timeout=90,
+    )
     assert result.returncode == 0, f"{result.stdout}{result.stderr}\n{services.logs()}"
     assert re.search(r"^state:\s+published$", result.stdout, re.M), result.stdout
     article = re.search(r"^article:\s+(\S+)$", result.stdout, re.M).group(1)

@@ -154,9 +154,8 @@ def test_each_stage_has_one_worker_consuming_only_its_queue(compose):
 
 def test_worker_healthchecks_ping_their_own_node(compose):
     for name, queue in WORKER_SERVICES.items():
-        argv = shell_argv(healthcheck_argv(compose["services"][name]["healthcheck"]["test"]),
-                          {"HOSTNAME": "HOST"})
-        assert argv[:5] == ["celery", "-A", "shared.celery_app", "inspect", "ping"], name
+        argv = shell_argv(healthcheck_argv(compose["services"][name]["healthcheck"]["test"]), {"HOSTNAME": "HOST"})
+        assert argv[:5] == ["celery", "-A", "shared.broker.celery_app", "inspect", "ping"], name
         destination = argv[argv.index("-d") + 1]
         assert destination == f"{queue}@HOST", name
 
@@ -164,7 +163,11 @@ def test_worker_healthchecks_ping_their_own_node(compose):
 def test_workers_outlast_the_longest_task(compose):
     for name in WORKER_SERVICES:
         service = compose["services"][name]
-        limit = int(compose_environment(service).get("MARQUEE_TASK_TIME_LIMIT", Settings.model_fields["task_time_limit"].default))
+        limit = int(
+            compose_environment(service).get(
+                "MARQUEE_TASK_TIME_LIMIT", Settings.model_fields["task_time_limit"].default
+            )
+        )
         grace = service["stop_grace_period"]
         seconds = int(re.fullmatch(r"(\d+)s", grace).group(1))
         assert seconds > limit, name
@@ -191,7 +194,7 @@ def test_ingest_and_the_workers_get_the_writers_file(compose):
 
 def test_flower_reads_events_on_5555(compose):
     flower = compose["services"]["flower"]
-    assert flower["command"][:4] == ["celery", "-A", "shared.celery_app", "flower"]
+    assert flower["command"][:4] == ["celery", "-A", "shared.broker.celery_app", "flower"]
     assert "--port=5555" in flower["command"]
     assert any(str(p).endswith("5555:5555") for p in flower["ports"])
     assert "5555/healthcheck" in " ".join(healthcheck_argv(flower["healthcheck"]["test"]))
@@ -233,7 +236,13 @@ def test_minio_init_makes_the_buckets_the_services_use(compose):
     assert compose["services"]["minio"]["healthcheck"]["test"]
     script = " ".join(init["command"]).replace("\\\n", " ")
     lines = [shlex.split(line) for line in script.splitlines() if line.strip().startswith("mc ")]
-    made = {arg.removeprefix("local/") for line in lines if line[:2] == ["mc", "mb"] for arg in line[2:] if arg.startswith("local/")}
+    made = {
+        arg.removeprefix("local/")
+        for line in lines
+        if line[:2] == ["mc", "mb"]
+        for arg in line[2:]
+        if arg.startswith("local/")
+    }
     assert {archive, publish} <= made
     anonymous = {line[4].removeprefix("local/"): line[3] for line in lines if line[:3] == ["mc", "anonymous", "set"]}
     assert anonymous.get(publish) == "download"  # readers fetch published files anonymously

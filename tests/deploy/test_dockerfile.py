@@ -90,8 +90,11 @@ def test_the_fonts_the_social_images_use_are_installed(final):
             pytest.skip(f"{package} is not installed here, so its files cannot be listed")
         provided |= set(listing.stdout.split())
     fonts = look.Fonts()
-    needed = {str(fonts.directory / getattr(fonts, role)) for role in
-              ("title", "label", "text", "quote", "quote_wide") if hasattr(fonts, role)}
+    needed = {
+        str(fonts.directory / getattr(fonts, role))
+        for role in ("title", "label", "text", "quote", "quote_wide")
+        if hasattr(fonts, role)
+    }
     assert needed, "no font files named"
     assert not needed - provided, f"no package in the image provides {sorted(needed - provided)}"
 
@@ -124,7 +127,9 @@ def test_no_secrets_are_baked_in(stages):
         for ins in stage.all("ENV") + stage.all("ARG"):
             names = re.findall(r"([A-Za-z_][A-Za-z0-9_]*)=", ins.args) or [ins.args.split()[0]]
             for name in names:
-                assert not re.search(r"SECRET|PASSWORD|TOKEN|ACCESS_KEY|WRITERS", name, re.I), f"line {ins.line}: {name}"
+                assert not re.search(r"SECRET|PASSWORD|TOKEN|ACCESS_KEY|WRITERS", name, re.I), (
+                    f"line {ins.line}: {name}"
+                )
 
 
 def test_image_extra_is_declared_and_provides_flower(stages):
@@ -147,17 +152,32 @@ def dockerignored(path: str, patterns: list[str]) -> bool:
     for pattern in patterns:
         negate = pattern.startswith("!")
         pattern = pattern.lstrip("!").strip("/")
-        regex = re.escape(pattern).replace(r"\*\*/", "(.*/)?").replace(r"\*\*", ".*").replace(r"\*", "[^/]*").replace(r"\?", "[^/]")
+        regex = (
+            re.escape(pattern)
+            .replace(r"\*\*/", "(.*/)?")
+            .replace(r"\*\*", ".*")
+            .replace(r"\*", "[^/]*")
+            .replace(r"\?", "[^/]")
+        )
         if any(re.fullmatch(regex, c) for c in candidates):
             excluded = not negate
     return excluded
 
 
 def test_dockerignore_keeps_secrets_and_local_state_out():
-    patterns = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
-    for path in ("var/writers.json", "var/redis/appendonly.aof", ".env", "deploy/.env", ".git/config",
-                 ".venv/bin/python", "tests/conftest.py", "shared/__pycache__/cli.cpython-311.pyc"):
+    patterns = [
+        line.strip() for line in DOCKERIGNORE.read_text().splitlines() if line.strip() and not line.startswith("#")
+    ]
+    for path in (
+        "var/writers.json",
+        "var/redis/appendonly.aof",
+        ".env",
+        "deploy/.env",
+        ".git/config",
+        ".venv/bin/python",
+        "tests/conftest.py",
+        "shared/__pycache__/cli.cpython-311.pyc",
+    ):
         assert dockerignored(path, patterns), f"{path} would be sent to the build"
-    for path in ("pyproject.toml", "shared/cli.py", "services/render/templates/article.html"):
+    for path in ("pyproject.toml", "shared/cli.py", "shared/site/templates/article.html"):
         assert not dockerignored(path, patterns), f"{path} is needed by the build"

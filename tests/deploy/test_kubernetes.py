@@ -86,7 +86,9 @@ def test_kubernetes_validate_catches_a_broken_object(deployments, tmp_path):
 
 def test_only_keda_objects_are_left_to_structure_checks(docs):
     assert {(d.body["apiVersion"], d.kind) for d in docs if d.is_keda} == {
-        ("keda.sh/v1alpha1", "ScaledObject"), ("keda.sh/v1alpha1", "TriggerAuthentication")}
+        ("keda.sh/v1alpha1", "ScaledObject"),
+        ("keda.sh/v1alpha1", "TriggerAuthentication"),
+    }
 
 
 def test_kustomization_lists_every_manifest_but_the_secret_template():
@@ -130,7 +132,7 @@ def test_worker_probes_ping_their_own_node(deployments):
         container = main_container(deployments[name])
         for probe in ("readinessProbe", "livenessProbe"):
             argv = shell_argv(container[probe]["exec"]["command"], {"HOSTNAME": "POD"})
-            assert argv[:5] == ["celery", "-A", "shared.celery_app", "inspect", "ping"], f"{name} {probe}"
+            assert argv[:5] == ["celery", "-A", "shared.broker.celery_app", "inspect", "ping"], f"{name} {probe}"
             assert argv[argv.index("-d") + 1] == f"{queue}@POD", f"{name} {probe}"
             timeout = float(argv[argv.index("-t") + 1])
             assert container[probe]["timeoutSeconds"] > timeout, f"{name} {probe}: the ping must fit in the probe"
@@ -179,8 +181,11 @@ def env_sources(deployment: K8sDoc) -> tuple[set[str], set[str], set[tuple[str, 
     container = main_container(deployment)
     maps = {s["configMapRef"]["name"] for s in container.get("envFrom", []) if "configMapRef" in s}
     secret_refs = {s["secretRef"]["name"] for s in container.get("envFrom", []) if "secretRef" in s}
-    keys = {(e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
-            for e in container.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})}
+    keys = {
+        (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+        for e in container.get("env", [])
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
     return maps, secret_refs, keys
 
 
@@ -225,7 +230,9 @@ def test_beat_runs_exactly_once(deployments, docs):
     assert beat.body["spec"]["replicas"] == 1
     assert beat.body["spec"]["strategy"]["type"] == "Recreate", "a rolling update would run two"
     assert container_argv(main_container(beat))[:2] == ["marquee", "beat"]
-    assert all(o.body["spec"]["scaleTargetRef"]["name"] != "marquee-beat" for o in by_kind(docs, "ScaledObject").values())
+    assert all(
+        o.body["spec"]["scaleTargetRef"]["name"] != "marquee-beat" for o in by_kind(docs, "ScaledObject").values()
+    )
 
 
 # --- KEDA ------------------------------------------------------------------------------------------
@@ -238,8 +245,17 @@ def test_a_scaled_object_per_worker_on_its_redis_list(docs, deployments, secrets
     for name, obj in scaled.items():
         spec = obj.body["spec"]
         assert obj.body["apiVersion"] == "keda.sh/v1alpha1"
-        assert set(spec) <= {"scaleTargetRef", "minReplicaCount", "maxReplicaCount", "pollingInterval",
-                             "cooldownPeriod", "idleReplicaCount", "triggers", "advanced", "fallback"}, name
+        assert set(spec) <= {
+            "scaleTargetRef",
+            "minReplicaCount",
+            "maxReplicaCount",
+            "pollingInterval",
+            "cooldownPeriod",
+            "idleReplicaCount",
+            "triggers",
+            "advanced",
+            "fallback",
+        }, name
         target = spec["scaleTargetRef"]["name"]
         assert spec["scaleTargetRef"].get("kind", "Deployment") == "Deployment"
         assert target in deployments, f"{name} scales {target}, which is not a Deployment here"
@@ -255,8 +271,12 @@ def test_a_scaled_object_per_worker_on_its_redis_list(docs, deployments, secrets
         # Celery's Redis transport keeps queue <q> in the Redis list <q>.
         assert metadata["listName"] == queue, name
         assert int(metadata["listLength"]) > 0
-        assert ("address" in metadata or "addressFromEnv" in metadata or
-                "address" in {r["parameter"] for r in auths[trigger["authenticationRef"]["name"]].body["spec"]["secretTargetRef"]})
+        assert (
+            "address" in metadata
+            or "addressFromEnv" in metadata
+            or "address"
+            in {r["parameter"] for r in auths[trigger["authenticationRef"]["name"]].body["spec"]["secretTargetRef"]}
+        )
         auth = auths[trigger["authenticationRef"]["name"]]
         for ref in auth.body["spec"]["secretTargetRef"]:
             assert ref["parameter"] in {"address", "host", "port", "username", "password"}

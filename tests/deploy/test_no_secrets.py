@@ -123,8 +123,8 @@ def test_no_secret_named_setting_has_a_literal_value():
             seen.add(name)
     assert {"MINIO_ROOT_PASSWORD", "MARQUEE_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY"} <= seen
     for doc in k8s_docs(include_template=False):
-        for where, name, value in secret_named_values(doc.body, f"{doc.file.name}"):
-            assert False, f"{where}: {name} belongs in a Secret, not a literal"
+        for where, name, _value in secret_named_values(doc.body, f"{doc.file.name}"):
+            raise AssertionError(f"{where}: {name} belongs in a Secret, not a literal")
     config = by_kind(k8s_docs(), "ConfigMap")
     for cm in config.values():
         assert not [k for k in cm.body["data"] if SECRET_NAME.search(k) and not k.endswith("_ID")], cm.name

@@ -19,19 +19,52 @@ from tests.conftest import fixture_bytes
 
 pytestmark = pytest.mark.integration
 
-FIELDS = ["title", "year", "certificate", "runtime_minutes", "directors", "cast", "rating", "body", "author", "note",
-          "publish_at", "replaces", "extra"]
+FIELDS = [
+    "title",
+    "year",
+    "certificate",
+    "runtime_minutes",
+    "directors",
+    "cast",
+    "rating",
+    "body",
+    "author",
+    "note",
+    "publish_at",
+    "replaces",
+    "extra",
+]
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=10,
 )
-REVIEW_LIKE = st.fixed_dictionaries({}, optional={name: JSON_VALUES for name in FIELDS})
-TEXT_LINES = st.lists(st.sampled_from([
-    "Title: A Film", "Cert (UK):\u00a015", "Runtime: 2h 6m", "Runtime: forever", "Director: Someone",
-    "Cast: A, B", "Rating ***", "Rating ★★★★½", "Rating: lots", "Written by Somebody", "(a note)",
-    "Follow Us On Instagram!", "  • Sat", "", "{{ 7*7 }}", "<script>alert(1)</script>", "A sentence of review text here.",
-]) | st.text(max_size=60), max_size=25).map("\n".join)
+REVIEW_LIKE = st.fixed_dictionaries({}, optional=dict.fromkeys(FIELDS, JSON_VALUES))
+TEXT_LINES = st.lists(
+    st.sampled_from(
+        [
+            "Title: A Film",
+            "Cert (UK):\u00a015",
+            "Runtime: 2h 6m",
+            "Runtime: forever",
+            "Director: Someone",
+            "Cast: A, B",
+            "Rating ***",
+            "Rating ★★★★½",
+            "Rating: lots",
+            "Written by Somebody",
+            "(a note)",
+            "Follow Us On Instagram!",
+            "  • Sat",
+            "",
+            "{{ 7*7 }}",
+            "<script>alert(1)</script>",
+            "A sentence of review text here.",
+        ]
+    )
+    | st.text(max_size=60),
+    max_size=25,
+).map("\n".join)
 
 
 def assert_well_answered(response) -> None:
@@ -47,24 +80,35 @@ def assert_well_answered(response) -> None:
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(body=REVIEW_LIKE, content_type=st.sampled_from(["application/json", "application/json; charset=utf-8"]))
 def test_signed_json_of_any_shape(local_stack, body, content_type):
-    assert_well_answered(local_stack.submit(json.dumps(body).encode(), content_type=content_type, writer="fuzz",
-                                            secret=local_stack.fuzz_secret))
+    assert_well_answered(
+        local_stack.submit(
+            json.dumps(body).encode(), content_type=content_type, writer="fuzz", secret=local_stack.fuzz_secret
+        )
+    )
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(text=TEXT_LINES, title=st.none() | st.text(max_size=30))
 def test_signed_text_of_any_shape(local_stack, text, title):
     params = {"title": title} if title is not None else None
-    assert_well_answered(local_stack.submit(text.encode(), content_type="text/plain", params=params, writer="fuzz",
-                                            secret=local_stack.fuzz_secret))
+    assert_well_answered(
+        local_stack.submit(
+            text.encode(), content_type="text/plain", params=params, writer="fuzz", secret=local_stack.fuzz_secret
+        )
+    )
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
-@given(body=st.binary(max_size=300), headers=st.dictionaries(
-    # Content-Length is the HTTP client's business: httpx refuses to send a false one.
-    st.sampled_from(["webhook-id", "webhook-timestamp", "webhook-signature", "content-type"]),
-    # Values HTTP can carry at all (no surrounding spaces); what they say is up to chance.
-    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40).map(str.strip), max_size=5))
+@given(
+    body=st.binary(max_size=300),
+    headers=st.dictionaries(
+        # Content-Length is the HTTP client's business: httpx refuses to send a false one.
+        st.sampled_from(["webhook-id", "webhook-timestamp", "webhook-signature", "content-type"]),
+        # Values HTTP can carry at all (no surrounding spaces); what they say is up to chance.
+        st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40).map(str.strip),
+        max_size=5,
+    ),
+)
 def test_raw_bytes_and_headers(local_stack, body, headers):
     response = local_stack.client.post("/v1/writers/alice/reviews", content=body, headers=headers)
     assert_well_answered(response)
@@ -80,9 +124,16 @@ def test_signed_bytes_that_are_not_utf8(local_stack):
     key = base64.b64decode(local_stack.secret.removeprefix("whsec_"))
     msg_id, timestamp = f"msg_{uuid.uuid4().hex}", str(int(time.time()))
     digest = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    response = local_stack.client.post("/v1/writers/alice/reviews", content=body, headers={
-        "content-type": "application/json", "webhook-id": msg_id, "webhook-timestamp": timestamp,
-        "webhook-signature": "v1," + base64.b64encode(digest).decode()})
+    response = local_stack.client.post(
+        "/v1/writers/alice/reviews",
+        content=body,
+        headers={
+            "content-type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": timestamp,
+            "webhook-signature": "v1," + base64.b64encode(digest).decode(),
+        },
+    )
     assert_well_answered(response)
     assert response.status_code == 400 and response.json()["errors"][0]["field"] == "body"
 
@@ -99,15 +150,22 @@ def test_the_openapi_document_against_the_service(local_stack):
         def exercise(case):
             if case.method == "POST":
                 # Signed, so generated bodies get past authentication into the parser.
-                body = case.body if isinstance(case.body, bytes) else (
-                    case.body.encode() if isinstance(case.body, str) else json.dumps(case.body).encode())
+                body = (
+                    case.body
+                    if isinstance(case.body, bytes)
+                    else (case.body.encode() if isinstance(case.body, str) else json.dumps(case.body).encode())
+                )
                 case.body = body
                 case.path_parameters = {"writer": "fuzz"}
             elif case.method == "DELETE":
                 body = b""  # a withdrawal is signed over an empty body
             if case.method in ("POST", "DELETE"):
-                case.headers = {**(case.headers or {}), **sign(
-                    local_stack.fuzz_secret, msg_id=f"msg_{uuid.uuid4().hex}", timestamp=int(time.time()), body=body)}
+                case.headers = {
+                    **(case.headers or {}),
+                    **sign(
+                        local_stack.fuzz_secret, msg_id=f"msg_{uuid.uuid4().hex}", timestamp=int(time.time()), body=body
+                    ),
+                }
             assert_well_answered(case.call(base_url=local_stack.url))
 
         exercise()

@@ -56,8 +56,11 @@ def test_nothing_is_fetched_from_a_url_in_writer_text(local_stack, browser):  # 
         bait = lures(canary)
         source = json.loads(fixture_bytes("glasshouse.json"))
         review = source | {
-            "title": f"Canary {uuid.uuid4().hex[:6]} " + bait[0], "author": bait[1][:99], "note": bait[4],
-            "directors": [bait[2][:100]], "cast": [b[:100] for b in bait[3:8]],
+            "title": f"Canary {uuid.uuid4().hex[:6]} " + bait[0],
+            "author": bait[1][:99],
+            "note": bait[4],
+            "directors": [bait[2][:100]],
+            "cast": [b[:100] for b in bait[3:8]],
             "body": "\n\n".join([*bait, source["body"]]),
         }
         record = local_stack.wait_for(local_stack.submit(json.dumps(review).encode()).json()["id"])
@@ -67,8 +70,8 @@ def test_nothing_is_fetched_from_a_url_in_writer_text(local_stack, browser):  # 
         for url in (f"{local_stack.env['MARQUEE_PUBLIC_BASE_URL']}/index.html", record["urls"]["article"]):
             load(browser, url)
             tried = browser.execute_script(
-                "return performance.getEntriesByType('resource').map(e => e.name)"
-                ".concat([location.href])")
+                "return performance.getEntriesByType('resource').map(e => e.name).concat([location.href])"
+            )
             assert not [t for t in tried if t.startswith(canary)], tried
         # A page that had fetched would have done so by now; give a stray request a bounded chance to land.
         with pytest.raises(AssertionError):

@@ -19,12 +19,44 @@ from tests.conftest import fixture_bytes
 
 SEED_LINES = fixture_bytes("night-ferry.txt").decode().split("\n")
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
-FIELDS = {"title", "year", "certificate", "runtime_minutes", "directors", "cast", "rating", "body", "author",
-          "note", "publish_at", "replaces"}
+FIELDS = {
+    "title",
+    "year",
+    "certificate",
+    "runtime_minutes",
+    "directors",
+    "cast",
+    "rating",
+    "body",
+    "author",
+    "note",
+    "publish_at",
+    "replaces",
+}
 
 NOISE = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
-HEADER_VALUES = st.sampled_from(["", "15", "XX", "2h 6m", "999 mins", "-3", "★★★★★★★", "½", "*****½", "0/5", "1e309",
-                                 "Jo, , Sam", "\u00a0", "{{ 7*7 }}", "<b>x</b>"]) | NOISE
+HEADER_VALUES = (
+    st.sampled_from(
+        [
+            "",
+            "15",
+            "XX",
+            "2h 6m",
+            "999 mins",
+            "-3",
+            "★★★★★★★",
+            "½",
+            "*****½",
+            "0/5",
+            "1e309",
+            "Jo, , Sam",
+            "\u00a0",
+            "{{ 7*7 }}",
+            "<b>x</b>",
+        ]
+    )
+    | NOISE
+)
 
 
 @st.composite

@@ -22,8 +22,9 @@ def files_under(*roots: Path) -> list[Path]:
 
 def test_no_secret_appears_anywhere_a_person_or_consumer_can_read(local_stack):
     hook = Receiver(lambda n, r: (200, {}))
-    subscriber_secret = local_stack.subscribe(f"audit-{uuid.uuid4().hex[:6]}", hook.url, "review.published",
-                                              "review.rejected")
+    subscriber_secret = local_stack.subscribe(
+        f"audit-{uuid.uuid4().hex[:6]}", hook.url, "review.published", "review.rejected"
+    )
     try:
         review = json.loads(fixture_bytes("glasshouse.json"))
         ok = local_stack.submit(json.dumps(review | {"title": f"Secret {uuid.uuid4().hex[:6]}"}).encode())
@@ -51,9 +52,14 @@ def test_no_secret_appears_anywhere_a_person_or_consumer_can_read(local_stack):
         haystacks[str(path)] = path.read_bytes().decode(errors="replace")
     for key in local_stack.redis.scan_iter("*"):
         kind = local_stack.redis.type(key)
-        value = {"string": local_stack.redis.get, "hash": local_stack.redis.hgetall, "list":
-                 lambda k: local_stack.redis.lrange(k, 0, -1), "set": local_stack.redis.smembers,
-                 "zset": lambda k: local_stack.redis.zrange(k, 0, -1), "stream": local_stack.redis.xrange}[kind](key)
+        value = {
+            "string": local_stack.redis.get,
+            "hash": local_stack.redis.hgetall,
+            "list": lambda k: local_stack.redis.lrange(k, 0, -1),
+            "set": local_stack.redis.smembers,
+            "zset": lambda k: local_stack.redis.zrange(k, 0, -1),
+            "stream": local_stack.redis.xrange,
+        }[kind](key)
         haystacks[f"redis {key}"] = f"{key} {value}"
     haystacks["webhook bodies"] = " ".join(r.body.decode() for r in hook.received)
 

@@ -75,7 +75,10 @@ def test_published_reviews_appear_in_the_index_and_both_feeds(stack):
     assert item["_marquee"]["rating"] == 2.5 and "2.5 out of 5 stars" in item["title"]
     entries = {entry.link: entry for entry in atom.entries}
     assert entries[second["urls"]["article"]].id == item["id"]
-    assert public(stack, "feeds/reviews.json").json()["feed_url"] == f"{stack.env['MARQUEE_PUBLIC_BASE_URL']}/feeds/reviews.json"
+    assert (
+        public(stack, "feeds/reviews.json").json()["feed_url"]
+        == f"{stack.env['MARQUEE_PUBLIC_BASE_URL']}/feeds/reviews.json"
+    )
 
     # A reader follows the index's links to the articles.
     index_url = f"{stack.env['MARQUEE_PUBLIC_BASE_URL']}/index.html"
@@ -111,7 +114,9 @@ def test_a_revision_keeps_its_feed_id_and_its_place(local_stack):
 def test_two_uploads_finishing_together_both_reach_the_index_and_feeds(local_stack):
     """A second upload worker process; both uploads held at the start, then let go at once."""
     stack = local_stack
-    extra = stack._spawn("worker-upload-2", ["worker", "upload", "-n", "upload2@%h", "--include", "tests.support.pause"])
+    extra = stack._spawn(
+        "worker-upload-2", ["worker", "upload", "-n", "upload2@%h", "--include", "tests.support.pause"]
+    )
     log = stack.dir / "worker-upload-2.log"
     trigger = stack.pause_dir / "marquee.upload"
     try:

@@ -38,8 +38,13 @@ def ops_stack(tmp_path_factory):
     an ops token, and no retries, so a stage whose store fails gives up at once."""
     root = tmp_path_factory.mktemp("ops-stack")
     server = RedisServer(root / "redis").start()
-    stack = Stack(root, redis_url=server.url, archive_url=str(root / "archive"), publish_url=str(root / "publish"),
-                  extra_env={"MARQUEE_OPS_TOKEN": OPS_TOKEN, "MARQUEE_MAX_RETRIES": "0"})
+    stack = Stack(
+        root,
+        redis_url=server.url,
+        archive_url=str(root / "archive"),
+        publish_url=str(root / "publish"),
+        extra_env={"MARQUEE_OPS_TOKEN": OPS_TOKEN, "MARQUEE_MAX_RETRIES": "0"},
+    )
     stack.archive = root / "archive"
     try:
         yield stack.start()
@@ -50,8 +55,14 @@ def ops_stack(tmp_path_factory):
 
 def marquee(stack: Stack, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run the `marquee` command as an operator would, with the services' settings."""
-    done = subprocess.run([sys.executable, "-m", "shared.cli", *args], env=stack.env, cwd=stack.dir,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli.main", *args],
+        env=stack.env,
+        cwd=stack.dir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if check:
         assert done.returncode == 0, done.stdout + done.stderr
     return done
@@ -81,8 +92,11 @@ def hold_in_render(stack: Stack, title: str) -> str:
 def stop_worker(stack: Stack, queue: str) -> None:
     """Stop a stage's worker once it holds no message: stop_process signals the whole
     process group, so a pool child still acknowledging its last task would be lost."""
-    poll(lambda: all(json.loads(raw)[2] != queue for raw in stack.redis.hvals("unacked")), timeout=30,
-         what=f"the {queue} worker to finish what it holds")
+    poll(
+        lambda: all(json.loads(raw)[2] != queue for raw in stack.redis.hvals("unacked")),
+        timeout=30,
+        what=f"the {queue} worker to finish what it holds",
+    )
     stop_process(stack.workers[queue])
 
 
@@ -97,8 +111,11 @@ def settled_task_runs(stack: Stack) -> dict[tuple[str, tuple], float]:
 
     def unchanged() -> dict | None:
         samples = metric_samples(stack.client.get("/metrics", headers=BEARER).text)
-        total = sum(v for (name, labels), v in samples.items()
-                    if name == "marquee_task_runs_total" and ("task", "release") not in labels)  # beat's, every second
+        total = sum(
+            v
+            for (name, labels), v in samples.items()
+            if name == "marquee_task_runs_total" and ("task", "release") not in labels
+        )  # beat's, every second
         if total != last["total"]:
             last.update(total=total, since=time.monotonic())
             return None
@@ -119,6 +136,7 @@ def metric_samples(text: str) -> dict[tuple[str, tuple], float]:
 
 # --- the browser -------------------------------------------------------------------------
 
+
 @pytest.fixture
 def browser(tmp_path):
     webdriver = pytest.importorskip("selenium.webdriver")
@@ -130,9 +148,17 @@ def browser(tmp_path):
 
     options = Options()
     options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--window-size=1280,1500",
-                 f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,1500",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
     driver.set_page_load_timeout(30)
@@ -146,7 +172,8 @@ def page_queues(driver) -> dict[str, dict[str, str]]:
     rows = {}
     for row in driver.find_elements(By.CSS_SELECTOR, "#stages tr[data-queue]"):
         rows[row.get_attribute("data-queue")] = {
-            cell.get_attribute("data-field"): cell.text for cell in row.find_elements(By.CSS_SELECTOR, "td[data-field]")}
+            cell.get_attribute("data-field"): cell.text for cell in row.find_elements(By.CSS_SELECTOR, "td[data-field]")
+        }
     return rows
 
 
@@ -174,8 +201,11 @@ def test_the_dashboard_matches_the_queues_refreshes_itself_and_retries_a_failure
 
     # With render stopped both wait in its queue: the command and the page say the same.
     # (A worker sends its runs' counts once a second: validate's two arrive within that.)
-    cli = poll(lambda: (rows := queues_json(stack))["validate"]["processed_5m"] >= 2 and rows, timeout=10,
-               what="validate's two runs to be counted")
+    cli = poll(
+        lambda: (rows := queues_json(stack))["validate"]["processed_5m"] >= 2 and rows,
+        timeout=10,
+        what="validate's two runs to be counted",
+    )
     assert cli["render"]["waiting"] == 2 and cli["render"]["workers"] == 0
     assert cli["render"]["oldest_age_seconds"] is not None and cli["render"]["oldest_age_seconds"] >= 0
     assert cli["validate"]["workers"] == 1 and cli["validate"]["processed_5m"] >= 2
@@ -186,9 +216,13 @@ def test_the_dashboard_matches_the_queues_refreshes_itself_and_retries_a_failure
     for queue, row in cli.items():
         for field in ("waiting", "unacked", "workers", "processed_5m", "failed_5m", "retried_5m"):
             assert shown[queue][field] == str(row[field]), (queue, field, shown[queue], row)
-    assert "bad" in browser.find_element(By.CSS_SELECTOR, '#stages tr[data-queue="render"] td[data-field="workers"]').get_attribute("class")
-    states = {row.get_attribute("data-submission"): row.find_element(By.CSS_SELECTOR, '[data-field="state"]').text
-              for row in browser.find_elements(By.CSS_SELECTOR, "#submissions tr[data-submission]")}
+    assert "bad" in browser.find_element(
+        By.CSS_SELECTOR, '#stages tr[data-queue="render"] td[data-field="workers"]'
+    ).get_attribute("class")
+    states = {
+        row.get_attribute("data-submission"): row.find_element(By.CSS_SELECTOR, '[data-field="state"]').text
+        for row in browser.find_elements(By.CSS_SELECTOR, "#submissions tr[data-submission]")
+    }
     assert states[failing] == states[passing] == "validated"
     # … and so does /metrics.
     gauges = metric_samples(stack.client.get("/metrics", headers=BEARER).text)
@@ -204,8 +238,11 @@ def test_the_dashboard_matches_the_queues_refreshes_itself_and_retries_a_failure
     stack.wait_for_worker("render")
     assert stack.wait_for(passing)["state"] == "published"
     assert stack.wait_for(failing)["state"] == "failed"
-    poll(lambda: browser.find_elements(By.CSS_SELECTOR, f'#failures tr[data-failure="{failing}"]'),
-         timeout=15, what="the failure to appear on the refreshing page")
+    poll(
+        lambda: browser.find_elements(By.CSS_SELECTOR, f'#failures tr[data-failure="{failing}"]'),
+        timeout=15,
+        what="the failure to appear on the refreshing page",
+    )
     poll(lambda: page_queues(browser)["render"]["waiting"] == "0", timeout=15, what="render's queue to show empty")
 
     browser.get(f"http://{host}/ops?refresh=0")
@@ -253,8 +290,14 @@ def test_failed_lists_the_stage_error_and_attempts_and_retry_replays_it(ops_stac
 
     # Retried while the store is still broken: it fails again, and that is recorded afresh.
     assert f"retried {submission_id}" in marquee(stack, "retry", submission_id).stdout
-    poll(lambda: stack.status(submission_id)["state"] == "failed" and
-         stack.redis.hget(f"marquee:sub:{submission_id}", "replays") == "1", timeout=30, what="the second failure")
+    poll(
+        lambda: (
+            stack.status(submission_id)["state"] == "failed"
+            and stack.redis.hget(f"marquee:sub:{submission_id}", "replays") == "1"
+        ),
+        timeout=30,
+        what="the second failure",
+    )
     again = {f["id"]: f for f in json.loads(marquee(stack, "failed", "--json").stdout)}[submission_id]
     assert again["replays"] == 1 and again["failed_at"] >= failure["failed_at"]
     assert len(stack.events("review.failed", submission_id)) == 2
@@ -300,7 +343,8 @@ def test_every_transition_is_one_json_line_with_the_same_fields_in_every_service
 
     lines = poll(lambda: len(story()) >= 6 and story(), timeout=10, what="the transition lines")
     assert {tuple(sorted(k for k in line if k != "file")) for line in lines} == {
-        ("at", "duration_seconds", "event", "id", "stage", "state", "task_id", "writer")}
+        ("at", "duration_seconds", "event", "id", "stage", "state", "task_id", "writer")
+    }
     by_state = {line["state"]: line for line in lines}
     assert set(by_state) == {"received", "validated", "rendered", "social_ready", "uploaded", "published"}
     assert len(lines) == 6  # one line each
@@ -327,8 +371,9 @@ def test_metrics_count_the_pipeline_and_read_the_queues(ops_stack):
 
     def counted() -> dict | None:
         samples = metric_samples(stack.client.get("/metrics", headers=BEARER).text)
-        render, social, notify = (samples.get(key, 0) - before.get(key, 0)
-                                  for key in (render_runs, social_durations, notify_waits))
+        render, social, notify = (
+            samples.get(key, 0) - before.get(key, 0) for key in (render_runs, social_durations, notify_waits)
+        )
         # (the notify queue also carries outbound webhook deliveries: at least one wait)
         return samples if (render, social) == (1, 1) and notify >= 1 else None
 
@@ -338,8 +383,15 @@ def test_metrics_count_the_pipeline_and_read_the_queues(ops_stack):
     assert after[published] == before[published] + 1
     assert after[("marquee_redis_up", ())] == 1
     # Ingest's own: the submission's POST, by route template (not by writer or id).
-    assert after[("marquee_http_requests_total", (("method", "POST"), ("route", "/v1/writers/{writer}/reviews"),
-                                                  ("status", "202")))] >= 1
+    assert (
+        after[
+            (
+                "marquee_http_requests_total",
+                (("method", "POST"), ("route", "/v1/writers/{writer}/reviews"), ("status", "202")),
+            )
+        ]
+        >= 1
+    )
     for name, _ in after:
         assert name.startswith(("marquee_", "process_", "python_")), name
 
@@ -382,25 +434,51 @@ def test_queues_and_failed_find_the_make_run_stack_from_its_checkout(ops_stack, 
     """In the checkout where `make run` runs, var/stack.json is all the commands need."""
     stack = ops_stack
     (tmp_path / "var").mkdir()
-    (tmp_path / "var" / "stack.json").write_text(json.dumps({
-        "ingest_url": stack.url, "redis_url": stack.env["MARQUEE_REDIS_URL"], "writers_file": str(stack.writers_file)}))
+    (tmp_path / "var" / "stack.json").write_text(
+        json.dumps(
+            {
+                "ingest_url": stack.url,
+                "redis_url": stack.env["MARQUEE_REDIS_URL"],
+                "writers_file": str(stack.writers_file),
+            }
+        )
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("MARQUEE_")} | {"PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "shared.cli", "queues", "--json"], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli.main", "queues", "--json"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     rows = {row["queue"]: row for row in json.loads(done.stdout)["queues"]}
     assert rows["validate"]["workers"] == 1
-    table = subprocess.run([sys.executable, "-m", "shared.cli", "queues"], env=env, cwd=tmp_path,
-                           capture_output=True, text=True, timeout=60)
+    table = subprocess.run(
+        [sys.executable, "-m", "services.cli.main", "queues"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert table.returncode == 0 and "validate" in table.stdout and "oldest" in table.stdout
     (tmp_path / "elsewhere").mkdir()
-    elsewhere = subprocess.run([sys.executable, "-m", "shared.cli", "failed"], env=env, cwd=tmp_path / "elsewhere",
-                               capture_output=True, text=True, timeout=60)
+    elsewhere = subprocess.run(
+        [sys.executable, "-m", "services.cli.main", "failed"],
+        env=env,
+        cwd=tmp_path / "elsewhere",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert elsewhere.returncode != 0 and "MARQUEE_REDIS_URL" in elsewhere.stderr
     assert httpx.get(f"{stack.url}/healthz").status_code == 200
 
 
 # --- reconcile: last, as it flushes this stack's Redis -------------------------------------
+
 
 def by_id(findings: list[dict]) -> dict[str, dict]:
     return {f["id"]: f for f in findings}
@@ -434,9 +512,13 @@ def test_reconcile_after_flushall_publishes_every_held_submission_once(ops_stack
     assert stack.client.get(f"/v1/reviews/{at_render[0]}").status_code == 404
 
     done = by_id(json.loads(marquee(stack, "reconcile", "--min-age", "0", "--json").stdout))
-    expected = {at_validate: ("received", ["validate"]), at_render[0]: ("validated", ["render"]),
-                at_render[1]: ("validated", ["render"]), at_upload: ("social_ready", ["upload"]),
-                earlier: ("uploaded", ["notify"])}  # its manifest is public: only the announcement is redone
+    expected = {
+        at_validate: ("received", ["validate"]),
+        at_render[0]: ("validated", ["render"]),
+        at_render[1]: ("validated", ["render"]),
+        at_upload: ("social_ready", ["upload"]),
+        earlier: ("uploaded", ["notify"]),
+    }  # its manifest is public: only the announcement is redone
     for submission_id, (state, tasks) in expected.items():
         assert done[submission_id]["action"] == "recreated", done[submission_id]
         assert (done[submission_id]["state"], done[submission_id]["tasks"]) == (state, tasks)

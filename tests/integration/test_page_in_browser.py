@@ -67,9 +67,30 @@ for (const sel of arguments[0]) {
 }
 return out;
 """
-TEXT_SELECTORS = ["h1", ".kicker", ".year", ".score", ".stars", ".byline", ".byline .author", ".facts dt", ".facts dd",
-                  ".cert", ".body p", ".note", ".more a", ".brand", ".masthead nav a", ".site-footer p",
-                  ".site-footer a", ".card h2 a", ".card .meta", ".card .summary", ".listing-head p", ".pager a"]
+TEXT_SELECTORS = [
+    "h1",
+    ".kicker",
+    ".year",
+    ".score",
+    ".stars",
+    ".byline",
+    ".byline .author",
+    ".facts dt",
+    ".facts dd",
+    ".cert",
+    ".body p",
+    ".note",
+    ".more a",
+    ".brand",
+    ".masthead nav a",
+    ".site-footer p",
+    ".site-footer a",
+    ".card h2 a",
+    ".card .meta",
+    ".card .summary",
+    ".listing-head p",
+    ".pager a",
+]
 
 
 @pytest.fixture(scope="module")
@@ -85,9 +106,18 @@ def browser(tmp_path_factory):
     assert chromium and driver, "headless Chromium is needed: apt-get install chromium chromium-driver"
     options = Options()
     options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-extensions", "--hide-scrollbars",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-extensions",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
         options.add_argument(flag)
     options.set_capability("unhandledPromptBehavior", "ignore")  # a dialog stays open for us to find
     log = tmp_path_factory.mktemp("chromedriver") / "chromedriver.log"
@@ -100,10 +130,14 @@ def browser(tmp_path_factory):
 
 def load(browser, url: str, *, viewport: str = "desktop", scheme: str = "light") -> None:
     width, height = VIEWPORTS[viewport]
-    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": viewport == "phone"})
-    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {
-        "media": "screen", "features": [{"name": "prefers-color-scheme", "value": scheme}]})
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": viewport == "phone"},
+    )
+    browser.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia",
+        {"media": "screen", "features": [{"name": "prefers-color-scheme", "value": scheme}]},
+    )
     browser.get(url)
     assert browser.execute_script("return document.readyState") == "complete"
 
@@ -113,8 +147,9 @@ def assert_on_first_screen(browser, selector: str) -> dict:
     assert box is not None, f"{selector} is not on the page"
     assert box["width"] > 0 and box["height"] > 0, f"{selector} has no size: {box}"
     assert box["visibility"] == "visible" and box["opacity"] > 0.9, f"{selector} is hidden: {box}"
-    assert 0 <= box["top"] and box["bottom"] <= box["vh"] and 0 <= box["left"] and box["right"] <= box["vw"], \
+    assert box["top"] >= 0 and box["bottom"] <= box["vh"] and box["left"] >= 0 and box["right"] <= box["vw"], (
         f"{selector} is not inside the first screen: {box}"
+    )
     assert box["uncovered"], f"{selector} is covered by another element"
     assert browser.find_element("css selector", selector).is_displayed()
     return box
@@ -190,8 +225,12 @@ def test_hostile_writer_text_does_nothing_in_the_browser_and_stays_in_its_slug(l
     for i, title in enumerate(titles):
         others = HOSTILE[i + 1 :] + HOSTILE[: i + 1]
         body = source | {
-            "title": f"{title} {suffix}", "year": None, "author": others[0][:99], "note": others[1],
-            "directors": [others[2][:100]], "cast": [o[:100] for o in others[3:8]],
+            "title": f"{title} {suffix}",
+            "year": None,
+            "author": others[0][:99],
+            "note": others[1],
+            "directors": [others[2][:100]],
+            "cast": [o[:100] for o in others[3:8]],
             "body": "\n\n".join([*others, source["body"]]),
         }
         response = local_stack.submit(json.dumps(body).encode())
@@ -209,8 +248,11 @@ def test_hostile_writer_text_does_nothing_in_the_browser_and_stays_in_its_slug(l
         assert (root / "reviews" / slug / "index.html").is_file()
     # Nothing outside reviews/<slug>/ but the catalogue's own files, and the index is still the index.
     allowed = re.compile(r"(index\.html|pages/\d+\.html|feeds/reviews\.(json|atom)|reviews/[a-z0-9-]+/.+)")
-    stray = [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")
-             and not allowed.fullmatch(str(p.relative_to(root)))]
+    stray = [
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.is_file() and not p.name.startswith(".tmp-") and not allowed.fullmatch(str(p.relative_to(root)))
+    ]
     assert not stray, stray
     assert "Latest film reviews" in (root / INDEX_KEY).read_text()
 
@@ -222,13 +264,19 @@ def test_hostile_writer_text_does_nothing_in_the_browser_and_stays_in_its_slug(l
             " injected: document.querySelectorAll('[id^=injected], iframe, svg, img, object, embed').length,"
             " scripts: [...document.scripts].map(s => s.type),"
             " handlers: [...document.querySelectorAll('*')].filter(e => [...e.attributes].some(a => a.name.startsWith('on'))).length,"
-            " badLinks: [...document.links].filter(a => /^(javascript|data):/i.test(a.getAttribute('href').trim())).length}")
+            " badLinks: [...document.links].filter(a => /^(javascript|data):/i.test(a.getAttribute('href').trim())).length}"
+        )
         from selenium.common.exceptions import NoAlertPresentException
 
         with pytest.raises(NoAlertPresentException):
-            browser.switch_to.alert.text  # no real dialog is open either
-        assert dialogs == [] and state == {"pwned": "undefined", "frames": 0, "injected": 0,
-                                           "scripts": ["application/ld+json"] if "/reviews/" in url else [],
-                                           "handlers": 0, "badLinks": 0}, (url, dialogs, state)
+            _ = browser.switch_to.alert.text  # no real dialog is open either
+        assert dialogs == [] and state == {
+            "pwned": "undefined",
+            "frames": 0,
+            "injected": 0,
+            "scripts": ["application/ld+json"] if "/reviews/" in url else [],
+            "handlers": 0,
+            "badLinks": 0,
+        }, (url, dialogs, state)
         visible = browser.find_element("tag name", "main").text
         assert "window.__pwned=1" in visible  # the writer's text is there, as text

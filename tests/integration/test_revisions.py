@@ -44,7 +44,11 @@ def test_submitting_again_publishes_a_new_revision_at_the_same_slug(local_stack)
     data = httpx.get(second["urls"]["review"]).json()
     assert data["revision"] == 2 and data["note"] == "Director's cut."
 
-    unchanged = [a["key"] for a in after["assets"] if a["sha256"] in {b["sha256"] for b in before["assets"] if b["key"] == a["key"]}]
+    unchanged = [
+        a["key"]
+        for a in after["assets"]
+        if a["sha256"] in {b["sha256"] for b in before["assets"] if b["key"] == a["key"]}
+    ]
     changed = [a["key"] for a in after["assets"] if a["key"] not in unchanged]
     assert unchanged and changed
     for key in unchanged:  # not written again: the very same file
@@ -62,7 +66,9 @@ def test_replaces_revises_a_review_even_under_a_new_title(local_stack):
 
 def test_a_writer_cannot_replace_another_writers_review(local_stack):
     first = publish(local_stack, review(title=f"Alice Only {uuid.uuid4().hex[:6]}"))
-    response = local_stack.submit(review(title="Hijack", replaces=first["id"]), writer="bob", secret=local_stack.other_secret)
+    response = local_stack.submit(
+        review(title="Hijack", replaces=first["id"]), writer="bob", secret=local_stack.other_secret
+    )
     record = local_stack.wait_for(response.json()["id"])
     assert record["state"] == "rejected" and [e["field"] for e in record["errors"]] == ["replaces"]
     assert manifest(first)["revision"] == 1
@@ -72,7 +78,9 @@ def test_two_writers_reviewing_the_same_film_get_distinct_stable_slugs(local_sta
     title = f"Shared Film {uuid.uuid4().hex[:6]}"
     alice = publish(local_stack, review(title=title))
     bob = publish(local_stack, review(title=title), writer="bob", secret=local_stack.other_secret)
-    bob_again = publish(local_stack, review(title=title, note="Updated."), writer="bob", secret=local_stack.other_secret)
+    bob_again = publish(
+        local_stack, review(title=title, note="Updated."), writer="bob", secret=local_stack.other_secret
+    )
     assert alice["slug"] != bob["slug"] and bob["slug"] == bob_again["slug"]
     assert bob["slug"].startswith(alice["slug"] + "-")
     assert manifest(alice)["revision"] == 1 and manifest(bob_again)["revision"] == 2

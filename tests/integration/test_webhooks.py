@@ -9,7 +9,7 @@ import uuid
 import pytest
 from standardwebhooks import Webhook
 
-from shared.deliveries import Deliveries
+from shared.outbound.deliveries import Deliveries
 from tests.conftest import fixture_bytes
 from tests.support.processes import poll
 from tests.support.receivers import Receiver
@@ -43,12 +43,21 @@ def deliveries_to(receiver: Receiver, submission_id: str) -> list:
 
 def test_subscribers_get_each_event_they_asked_for_signed(local_stack, receivers):
     accept_all = receivers(lambda n, r: (204, {}))
-    secret = local_stack.subscribe(f"site-{uuid.uuid4().hex[:6]}", accept_all.url, "review.published", "review.rejected")
+    secret = local_stack.subscribe(
+        f"site-{uuid.uuid4().hex[:6]}", accept_all.url, "review.published", "review.rejected"
+    )
     published, rejected = submit(local_stack), submit(local_stack, rating=9)
     for sid in (published, rejected):
         local_stack.wait_for(sid)
-    got = poll(lambda: len(deliveries_to(accept_all, published)) == 1 and len(deliveries_to(accept_all, rejected)) == 1
-               and accept_all.received, timeout=30, what="both deliveries")
+    got = poll(
+        lambda: (
+            len(deliveries_to(accept_all, published)) == 1
+            and len(deliveries_to(accept_all, rejected)) == 1
+            and accept_all.received
+        ),
+        timeout=30,
+        what="both deliveries",
+    )
     for request in got:
         Webhook(secret).verify(request.body, request.headers)  # raises on a bad signature
     by_id = {r.json()["data"]["id"]: r.json() for r in got}
@@ -72,7 +81,9 @@ def test_failures_are_retried_honouring_retry_after_with_one_webhook_id(local_st
     flaky = receivers(lambda n, r: (503, {"Retry-After": "1"}) if n <= 2 else (200, {}))
     local_stack.subscribe(f"flaky-{uuid.uuid4().hex[:6]}", flaky.url, "review.published")
     sid = submit(local_stack)
-    attempts = poll(lambda: len(deliveries_to(flaky, sid)) == 3 and deliveries_to(flaky, sid), timeout=40, what="3 attempts")
+    attempts = poll(
+        lambda: len(deliveries_to(flaky, sid)) == 3 and deliveries_to(flaky, sid), timeout=40, what="3 attempts"
+    )
     assert len({a.headers["webhook-id"] for a in attempts}) == 1
     gap = int(attempts[-1].headers["webhook-timestamp"]) - int(attempts[0].headers["webhook-timestamp"])
     assert gap >= 2 - 1  # two Retry-After waits of a second (timestamps have whole-second precision)
@@ -87,7 +98,9 @@ def test_redirects_are_not_followed_and_a_failed_delivery_can_be_replayed(local_
     local_stack.subscribe(f"moved-{uuid.uuid4().hex[:6]}", redirector.url, "review.published")
     sid = submit(local_stack)
     deliveries = Deliveries(local_stack.redis)
-    failed = poll(lambda: [d for d in deliveries.failed() if d["submission_id"] == sid], timeout=30, what="a failed delivery")
+    failed = poll(
+        lambda: [d for d in deliveries.failed() if d["submission_id"] == sid], timeout=30, what="a failed delivery"
+    )
     assert "HTTP 302" in failed[0]["last_error"] and target.received == []
     assert local_stack.status(sid)["state"] == "published"  # a delivery never fails the review
 
@@ -139,8 +152,12 @@ def test_a_writer_with_a_callback_hears_about_their_own_reviews_only(local_stack
     local_stack.writers_file.write_text(json.dumps(writers))
 
     review = json.loads(fixture_bytes("glasshouse.json"))
-    mine = local_stack.submit(json.dumps(review | {"title": "Carol's Film"}).encode(), writer="carol", secret=carol_secret)
-    bad = local_stack.submit(json.dumps(review | {"title": "Carol's Bad", "rating": 6}).encode(), writer="carol", secret=carol_secret)
+    mine = local_stack.submit(
+        json.dumps(review | {"title": "Carol's Film"}).encode(), writer="carol", secret=carol_secret
+    )
+    bad = local_stack.submit(
+        json.dumps(review | {"title": "Carol's Bad", "rating": 6}).encode(), writer="carol", secret=carol_secret
+    )
     other = submit(local_stack)  # alice's
     ids = [r.json()["id"] for r in (mine, bad)]
     for sid in (*ids, other):

@@ -50,7 +50,9 @@ def test_a_writer_withdraws_a_published_review_everywhere_but_the_archive(local_
     for url in [record["urls"]["manifest"], *(a["url"] for a in manifest["assets"])]:
         assert httpx.get(url).status_code == 404, url
     archive = Path(local_stack.env["MARQUEE_ARCHIVE_URL"].removeprefix("file://"))
-    assert json.loads((archive / "submissions" / record["id"] / "request.json").read_bytes())["body"]  # the request is kept
+    assert json.loads((archive / "submissions" / record["id"] / "request.json").read_bytes())[
+        "body"
+    ]  # the request is kept
     assert len(local_stack.events("review.retracted", record["id"])) == 1
     assert not in_feed()  # out of the feeds and the index too
     assert record["slug"] not in local_stack.client.get("/site/index.html").text
@@ -101,8 +103,12 @@ def test_withdrawing_an_embargoed_review_means_it_never_appears(local_stack):
 @pytest.fixture
 def own_stack(tmp_path):
     redis_server = RedisServer(tmp_path / "redis").start()
-    stack = Stack(tmp_path / "stack", redis_url=redis_server.url, archive_url=str(tmp_path / "archive"),
-                  publish_url=str(tmp_path / "publish"))
+    stack = Stack(
+        tmp_path / "stack",
+        redis_url=redis_server.url,
+        archive_url=str(tmp_path / "archive"),
+        publish_url=str(tmp_path / "publish"),
+    )
     stack.start()
     yield stack, redis_server
     stack.stop()
@@ -135,8 +141,10 @@ def test_a_withdrawn_review_stays_withdrawn_when_redis_forgets_and_reconcile_run
     stack.wait_for(record["id"], "retracted")
     stack.redis.flushall()
 
-    done = stack.python("import subprocess, sys; sys.exit(subprocess.call([sys.executable, '-m', 'shared.cli', "
-                        "'reconcile', '--min-age', '0', '--json']))")
+    done = stack.python(
+        "import subprocess, sys; sys.exit(subprocess.call([sys.executable, '-m', 'services.cli.main', "
+        "'reconcile', '--min-age', '0', '--json']))"
+    )
     assert done.returncode == 0, done.stderr
     after = stack.status(record["id"])
     assert after["state"] == "retracted"

@@ -20,14 +20,19 @@ VISIBILITY_TIMEOUT = 6
 def short_stack(tmp_path_factory, redis_server):
     """A stack whose broker gives up on an unacked message after a few seconds."""
     root = tmp_path_factory.mktemp("short-stack")
-    stack = Stack(root, redis_url=redis_server.url.replace("/0", "/3"), archive_url=str(root / "archive"),
-                  publish_url=str(root / "publish"), extra_env={
-                      "MARQUEE_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
-                      "MARQUEE_TASK_TIME_LIMIT": "4",
-                      "MARQUEE_TASK_SOFT_TIME_LIMIT": "3",
-                      "MARQUEE_RETRY_BACKOFF_MAX": "1",
-                      "MARQUEE_UNACKED_RESTORE_INTERVAL": "1",
-                  })
+    stack = Stack(
+        root,
+        redis_url=redis_server.url.replace("/0", "/3"),
+        archive_url=str(root / "archive"),
+        publish_url=str(root / "publish"),
+        extra_env={
+            "MARQUEE_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
+            "MARQUEE_TASK_TIME_LIMIT": "4",
+            "MARQUEE_TASK_SOFT_TIME_LIMIT": "3",
+            "MARQUEE_RETRY_BACKOFF_MAX": "1",
+            "MARQUEE_UNACKED_RESTORE_INTERVAL": "1",
+        },
+    )
     yield stack.start()
     stack.stop()
 

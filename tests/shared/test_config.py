@@ -3,8 +3,13 @@ import pytest
 from shared import config
 from shared.config import MissingSettingError, get_settings
 
-REQUIRED = ("MARQUEE_REDIS_URL", "MARQUEE_ARCHIVE_URL", "MARQUEE_PUBLISH_URL",
-            "MARQUEE_PUBLIC_BASE_URL", "MARQUEE_WRITERS_FILE")
+REQUIRED = (
+    "MARQUEE_REDIS_URL",
+    "MARQUEE_ARCHIVE_URL",
+    "MARQUEE_PUBLISH_URL",
+    "MARQUEE_PUBLIC_BASE_URL",
+    "MARQUEE_WRITERS_FILE",
+)
 
 
 @pytest.fixture

@@ -70,10 +70,21 @@ def test_an_unreadable_rating_or_runtime_is_named_with_what_was_sent():
     assert "'long'" in problems["runtime_minutes"] and "'excellent!'" in problems["rating"]
 
 
-@pytest.mark.parametrize(("text", "stars"), [
-    ("***", 3), ("★★★★☆", 4), ("****½", 4.5), ("4½", 4.5), ("3.5/5", 3.5), ("3 stars", 3),
-    ("★★★½☆", 3.5), ("½", 0.5), ("0/5", 0), ("*****", 5),
-])
+@pytest.mark.parametrize(
+    ("text", "stars"),
+    [
+        ("***", 3),
+        ("★★★★☆", 4),
+        ("****½", 4.5),
+        ("4½", 4.5),
+        ("3.5/5", 3.5),
+        ("3 stars", 3),
+        ("★★★½☆", 3.5),
+        ("½", 0.5),
+        ("0/5", 0),
+        ("*****", 5),
+    ],
+)
 def test_ratings_are_read_as_a_human_would(text, stars):
     assert read_rating(text) == stars
 
@@ -83,10 +94,20 @@ def test_ratings_that_are_not_ratings_are_none(text):
     assert read_rating(text) is None
 
 
-@pytest.mark.parametrize(("text", "minutes"), [
-    ("126 mins", 126), ("126", 126), ("2h 6m", 126), ("1 hr 45 mins", 105), ("2:06", 126),
-    ("2h", 120), ("95 minutes", 95), ("2 hours 10 minutes", 130), ("1h38m", 98),
-])
+@pytest.mark.parametrize(
+    ("text", "minutes"),
+    [
+        ("126 mins", 126),
+        ("126", 126),
+        ("2h 6m", 126),
+        ("1 hr 45 mins", 105),
+        ("2:06", 126),
+        ("2h", 120),
+        ("95 minutes", 95),
+        ("2 hours 10 minutes", 130),
+        ("1h38m", 98),
+    ],
+)
 def test_runtimes_are_read_as_a_human_would(text, minutes):
     assert read_runtime(text) == minutes
 
@@ -97,15 +118,20 @@ def test_runtimes_that_are_not_runtimes_are_none(text):
 
 
 def test_a_sentence_starting_with_a_header_word_stays_in_the_body():
-    text = fixture_bytes("night-ferry.txt").decode().replace(
-        "The Night Ferry takes", "Rating this film was hard. The Night Ferry takes")
+    text = (
+        fixture_bytes("night-ferry.txt")
+        .decode()
+        .replace("The Night Ferry takes", "Rating this film was hard. The Night Ferry takes")
+    )
     review = parse_text_review(text)
     assert review.rating == 3.5 and split_paragraphs(review.body)[0].startswith("Rating this film was hard.")
 
 
 def test_json_with_wrong_types_names_each_field():
-    body = b'{"title": 1, "certificate": "15", "runtime_minutes": "long", "directors": "Solo", ' \
-           b'"rating": true, "body": "x", "author": "A", "colour": "red"}'
+    body = (
+        b'{"title": 1, "certificate": "15", "runtime_minutes": "long", "directors": "Solo", '
+        b'"rating": true, "body": "x", "author": "A", "colour": "red"}'
+    )
     problems = problems_of(lambda: parse_json_review(body))
     assert problems == {
         "title": "must be text",
@@ -122,9 +148,14 @@ def test_json_missing_fields_are_each_required():
     assert all(message == "is required" for message in problems.values())
 
 
-@pytest.mark.parametrize(("body", "fragment"), [
-    (b'{"title": ', "not valid JSON"), (b"[1, 2]", "JSON object"), (b"\xff\xfe{}", "UTF-8"),
-])
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b'{"title": ', "not valid JSON"),
+        (b"[1, 2]", "JSON object"),
+        (b"\xff\xfe{}", "UTF-8"),
+    ],
+)
 def test_json_that_cannot_be_read_is_a_body_problem(body, fragment):
     problems = problems_of(lambda: parse_json_review(body))
     assert list(problems) == ["body"] and fragment in problems["body"]

@@ -5,15 +5,18 @@ from shared.slugs import disambiguate, is_safe_slug, make_slug
 from shared.storage import check_key
 
 
-@pytest.mark.parametrize(("title", "year", "slug"), [
-    ("Amélie", 2001, "amelie-2001"),
-    ("Her", None, "her"),
-    ("Crouching Tiger, Hidden Dragon!", 2000, "crouching-tiger-hidden-dragon-2000"),
-    ("../../etc/passwd", None, "etc-passwd"),
-    ("{{ 7*7 }}", None, "7-7"),
-    ("???", None, "review"),
-    ("東京物語", 1953, "dong-jing-wu-yu-1953"),
-])
+@pytest.mark.parametrize(
+    ("title", "year", "slug"),
+    [
+        ("Amélie", 2001, "amelie-2001"),
+        ("Her", None, "her"),
+        ("Crouching Tiger, Hidden Dragon!", 2000, "crouching-tiger-hidden-dragon-2000"),
+        ("../../etc/passwd", None, "etc-passwd"),
+        ("{{ 7*7 }}", None, "7-7"),
+        ("???", None, "review"),
+        ("東京物語", 1953, "dong-jing-wu-yu-1953"),
+    ],
+)
 def test_slugs_are_lowercase_ascii_words_and_hyphens(title, year, slug):
     assert make_slug(title, year) == slug
     assert is_safe_slug(slug)
@@ -54,4 +57,7 @@ def test_submission_keys_take_only_submission_ids():
 
 
 def test_public_urls_join_the_base_and_key():
-    assert public_url("https://cdn.example/site/", "reviews/her/index.html") == "https://cdn.example/site/reviews/her/index.html"
+    assert (
+        public_url("https://cdn.example/site/", "reviews/her/index.html")
+        == "https://cdn.example/site/reviews/her/index.html"
+    )

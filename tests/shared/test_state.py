@@ -7,7 +7,7 @@ import redis
 
 from shared.errors import Problem
 from shared.models import State
-from shared.state import NewSubmission, EVENTS_STREAM, SubmissionStates
+from shared.state import EVENTS_STREAM, NewSubmission, SubmissionStates
 
 
 @pytest.fixture
@@ -49,7 +49,10 @@ def test_a_rejection_keeps_every_problem(states):
     states.reject(sid, [Problem("rating", "too high"), Problem("certificate", "unknown")], writer="alice")
     record = states.get(sid)
     assert record["state"] == "rejected"
-    assert record["errors"] == [{"field": "rating", "message": "too high"}, {"field": "certificate", "message": "unknown"}]
+    assert record["errors"] == [
+        {"field": "rating", "message": "too high"},
+        {"field": "certificate", "message": "unknown"},
+    ]
     assert [e["type"] for e in events(states, sid)] == ["review.rejected"]
 
 
@@ -80,8 +83,9 @@ def test_a_webhook_id_is_remembered_per_writer_with_the_record_it_made(states):
 
 
 def test_forgetting_a_submission_frees_its_webhook_id_only_if_it_holds_it(states):
-    mine, theirs, retry = (NewSubmission(uuid.uuid4().hex, writer="alice", webhook_id="msg_1", received_at="2026")
-                           for _ in range(3))
+    mine, theirs, retry = (
+        NewSubmission(uuid.uuid4().hex, writer="alice", webhook_id="msg_1", received_at="2026") for _ in range(3)
+    )
     assert states.create_many([mine, theirs]) == [None, mine.id]
     states.forget_many([theirs])  # a repeat that gave up removes nothing of the first's
     assert states.get(mine.id)["state"] == "received"
@@ -105,7 +109,7 @@ def test_revisions_count_up_and_a_lost_counter_resumes_from_what_is_published(st
 
 
 def test_an_outcome_is_counted_by_the_move_itself_once(states):
-    from shared import metrics
+    from shared.observability import metrics
 
     published, failed = uuid.uuid4().hex, uuid.uuid4().hex
     for sid in (published, failed):
@@ -123,6 +127,10 @@ def test_fields_reads_only_the_fields_asked_for(states):
     sid = new(states)
     states.advance(sid, State.VALIDATED, stage="validate", slug="the-salt-road-2025")
     assert states.fields(sid, "writer", "slug", "urls") == {
-        "state": "validated", "writer": "alice", "slug": "the-salt-road-2025", "urls": "{}"}
+        "state": "validated",
+        "writer": "alice",
+        "slug": "the-salt-road-2025",
+        "urls": "{}",
+    }
     assert states.fields(sid, "not-set") == {"state": "validated", "not-set": ""}
     assert states.fields(uuid.uuid4().hex, "writer") is None

@@ -69,8 +69,14 @@ def test_copy_puts_the_same_bytes_under_the_new_key_and_leaves_the_source(kinds,
     source.put("submissions/x/out/card.jpg", data, content_type="image/jpeg")
     target.put("reviews/x/card.jpg", b"an older card", content_type="image/jpeg")
 
-    target.copy(source, "submissions/x/out/card.jpg", "reviews/x/card.jpg", content_type="image/jpeg",
-                cache_control="public, max-age=300", sha256=digest)
+    target.copy(
+        source,
+        "submissions/x/out/card.jpg",
+        "reviews/x/card.jpg",
+        content_type="image/jpeg",
+        cache_control="public, max-age=300",
+        sha256=digest,
+    )
 
     assert target.get("reviews/x/card.jpg") == data  # the older object is replaced whole
     assert target.head("reviews/x/card.jpg") == ObjectInfo(size=len(data), sha256=digest)
@@ -115,8 +121,14 @@ def test_an_s3_copy_between_buckets_is_server_side_and_sets_the_copys_headers(mo
         raise AssertionError("the copy downloaded the object")
 
     monkeypatch.setattr(archive.client, "get_object", no_download)
-    publish.copy(archive, "out/index.html", "reviews/x/index.html", content_type="text/html; charset=utf-8",
-                 cache_control="public, max-age=300", sha256=hashlib.sha256(b"<p>hi</p>").hexdigest())
+    publish.copy(
+        archive,
+        "out/index.html",
+        "reviews/x/index.html",
+        content_type="text/html; charset=utf-8",
+        cache_control="public, max-age=300",
+        sha256=hashlib.sha256(b"<p>hi</p>").hexdigest(),
+    )
 
     response = httpx.get(f"{moto.endpoint}/{publish.bucket}/prefix/reviews/x/index.html")
     assert response.content == b"<p>hi</p>"
@@ -129,7 +141,12 @@ def test_s3_objects_keep_content_type_and_cache_control(moto, monkeypatch):
         monkeypatch.setenv(name, value)
     moto.create_bucket("public-bucket", public_read=True)
     store = open_store("s3://public-bucket")
-    store.put("reviews/x/index.html", b"<p>hi</p>", content_type="text/html; charset=utf-8", cache_control="public, max-age=300")
+    store.put(
+        "reviews/x/index.html",
+        b"<p>hi</p>",
+        content_type="text/html; charset=utf-8",
+        cache_control="public, max-age=300",
+    )
     response = httpx.get(f"{moto.endpoint}/public-bucket/reviews/x/index.html")
     assert response.headers["content-type"] == "text/html; charset=utf-8"
     assert response.headers["cache-control"] == "public, max-age=300"
@@ -181,8 +198,11 @@ class StrictS3Proxy:
 
             def _handle(self):
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                if any(k.lower().startswith(("x-amz-checksum-", "x-amz-sdk-checksum")) or
-                       (k.lower() == "x-amz-checksum-mode") for k in self.headers):
+                if any(
+                    k.lower().startswith(("x-amz-checksum-", "x-amz-sdk-checksum"))
+                    or (k.lower() == "x-amz-checksum-mode")
+                    for k in self.headers
+                ):
                     proxy.refused += 1
                     payload = b"<Error><Code>InvalidArgument</Code><Message>checksum headers</Message></Error>"
                     self.send_response(400)
@@ -222,8 +242,13 @@ def test_when_required_works_with_servers_that_refuse_checksum_headers(moto, mon
         assert info.sha256 == hashlib.sha256(b"<p>hi</p>").hexdigest()  # from the metadata copy
         refused_before = proxy.refused
         store.list("reviews")
-        store.copy(store, "reviews/x/index.html", "reviews/y/index.html", content_type="text/html",
-                   sha256=hashlib.sha256(b"<p>hi</p>").hexdigest())
+        store.copy(
+            store,
+            "reviews/x/index.html",
+            "reviews/y/index.html",
+            content_type="text/html",
+            sha256=hashlib.sha256(b"<p>hi</p>").hexdigest(),
+        )
         assert store.head("reviews/y/index.html").sha256 == hashlib.sha256(b"<p>hi</p>").hexdigest()
         assert proxy.refused == refused_before
     finally:

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from shared.writers import WritersFile, Writer, new_secret, parse_writers, sign, verify_signature
+from shared.writers import Writer, WritersFile, new_secret, parse_writers, sign, verify_signature
 
 BODY = b'{"title": "x"}'
 
@@ -38,11 +38,15 @@ def test_an_unknown_writer_fails_even_with_a_real_signature(writer):
     assert not verify_signature(None, BODY, headers_for(writer.secrets[0]))
 
 
-@pytest.mark.parametrize("headers", [
-    {}, {"webhook-id": "a", "webhook-timestamp": "now", "webhook-signature": "v1,abc"},
-    {"webhook-id": "a", "webhook-timestamp": str(int(time.time())), "webhook-signature": "garbage"},
-    {"webhook-id": "a", "webhook-timestamp": str(int(time.time())), "webhook-signature": "v1,!!!notbase64"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"webhook-id": "a", "webhook-timestamp": "now", "webhook-signature": "v1,abc"},
+        {"webhook-id": "a", "webhook-timestamp": str(int(time.time())), "webhook-signature": "garbage"},
+        {"webhook-id": "a", "webhook-timestamp": str(int(time.time())), "webhook-signature": "v1,!!!notbase64"},
+    ],
+)
 def test_malformed_headers_fail_without_raising(writer, headers):
     assert not verify_signature(writer, BODY, headers)
 
@@ -60,11 +64,14 @@ def test_the_writers_file_is_checked_and_reread_when_it_changes(tmp_path):
     assert writers.get("bob") and writers.get("alice") is None
 
 
-@pytest.mark.parametrize("data", [
-    {"writers": {"Alice!": {"secrets": [new_secret()]}}},
-    {"writers": {"alice": {"secrets": []}}},
-    {"writers": {"alice": {"secrets": ["plain-password"]}}},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"writers": {"Alice!": {"secrets": [new_secret()]}}},
+        {"writers": {"alice": {"secrets": []}}},
+        {"writers": {"alice": {"secrets": ["plain-password"]}}},
+    ],
+)
 def test_a_bad_writers_file_is_refused_with_the_writer_named(data):
     with pytest.raises(ValueError, match="writer"):
         parse_writers(data)

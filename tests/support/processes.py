@@ -82,9 +82,24 @@ class RedisServer:
         server = shutil.which("redis-server")
         assert server, "redis-server is not installed (make test installs it)"
         self.process = subprocess.Popen(
-            [server, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.dir),
-             "--appendonly", "yes", "--save", "", "--maxmemory-policy", "noeviction"],
-            stdout=open(self.dir / "redis.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                server,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.dir),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--maxmemory-policy",
+                "noeviction",
+            ],
+            stdout=open(self.dir / "redis.log", "ab"),  # noqa: SIM115 - the child writes to it for as long as it lives
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         client = redis.Redis.from_url(self.url)
         poll(client.ping, timeout=10, what="redis-server")
@@ -112,7 +127,9 @@ class MotoS3:
     def start(self) -> MotoS3:
         self.process = subprocess.Popen(
             [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=open(self.log, "ab"),  # noqa: SIM115 - the child writes to it for as long as it lives
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         poll(lambda: httpx.get(self.endpoint, timeout=1).status_code < 500, timeout=20, what="moto server")
         return self
@@ -128,12 +145,31 @@ class MotoS3:
     def create_bucket(self, name: str, *, public_read: bool = False) -> None:
         import boto3
 
-        client = boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id="testing",
-                              aws_secret_access_key="testing", region_name="us-east-1")
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        )
         client.create_bucket(Bucket=name)
         if public_read:  # as a publish bucket is: anyone may read, only Marquee writes
-            client.put_bucket_policy(Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{name}/*"}]}))
+            client.put_bucket_policy(
+                Bucket=name,
+                Policy=json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": "*",
+                                "Action": "s3:GetObject",
+                                "Resource": f"arn:aws:s3:::{name}/*",
+                            }
+                        ],
+                    }
+                ),
+            )
 
     def stop(self) -> None:
         if self.process:
@@ -143,9 +179,18 @@ class MotoS3:
 class Stack:
     """The ingest service and one Celery worker per queue, as `make run` starts them."""
 
-    def __init__(self, workdir: Path, *, redis_url: str, archive_url: str, publish_url: str,
-                 public_base_url: str | None = None, extra_env: dict[str, str] | None = None,
-                 include: str = "tests.support.pause", concurrency: int = 1):
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        redis_url: str,
+        archive_url: str,
+        publish_url: str,
+        public_base_url: str | None = None,
+        extra_env: dict[str, str] | None = None,
+        include: str = "tests.support.pause",
+        concurrency: int = 1,
+    ):
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.include = include  # test-only worker modules (pause, poison), loaded by celery --include
@@ -158,12 +203,18 @@ class Stack:
         self.other_secret = new_secret()
         self.fuzz_secret = new_secret()
         self.writers_file = self.dir / "writers.json"
-        self.writers_file.write_text(json.dumps({"writers": {
-            "alice": {"secrets": [new_secret(), self.secret]},  # rotation: either secret verifies
-            "bob": {"secrets": [self.other_secret]},
-            # The fuzzing tests send thousands of requests; the default limit is for people.
-            "fuzz": {"secrets": [self.fuzz_secret], "rate_limit": "100000/minute"},
-        }}))
+        self.writers_file.write_text(
+            json.dumps(
+                {
+                    "writers": {
+                        "alice": {"secrets": [new_secret(), self.secret]},  # rotation: either secret verifies
+                        "bob": {"secrets": [self.other_secret]},
+                        # The fuzzing tests send thousands of requests; the default limit is for people.
+                        "fuzz": {"secrets": [self.fuzz_secret], "rate_limit": "100000/minute"},
+                    }
+                }
+            )
+        )
         # Re-read on change, so a test can add subscribers to a running stack.
         self.subscribers_file = self.dir / "subscribers.json"
         self.subscribers_file.write_text(json.dumps({"subscribers": {}}))
@@ -189,14 +240,19 @@ class Stack:
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         return subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", *args], env=self.env, cwd=REPO,
-            stdout=open(self.dir / f"{name}.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "-m", "services.cli.main", *args],
+            env=self.env,
+            cwd=REPO,
+            stdout=open(self.dir / f"{name}.log", "ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def start_worker(self, queue: str) -> subprocess.Popen:
         # The pause module lets a test hold a task mid-stage to kill its process.
-        process = self._spawn(f"worker-{queue}", ["worker", queue, "--concurrency", str(self.concurrency),
-                                                   "--include", self.include])
+        process = self._spawn(
+            f"worker-{queue}", ["worker", queue, "--concurrency", str(self.concurrency), "--include", self.include]
+        )
         self.workers[queue] = process
         return process
 
@@ -234,22 +290,46 @@ class Stack:
 
     def python(self, code: str) -> subprocess.CompletedProcess:
         """Run Python code in a process configured as the services are."""
-        return subprocess.run([sys.executable, "-c", code], env=self.env, cwd=REPO, capture_output=True,
-                              text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-c", code], env=self.env, cwd=REPO, capture_output=True, text=True, timeout=60
+        )
 
     def marquee(self, *args: str) -> subprocess.CompletedProcess:
         """Run a `marquee` command as an operator would, with the services' settings."""
-        return subprocess.run([sys.executable, "-m", "shared.cli", *args], env=self.env, cwd=REPO,
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "services.cli.main", *args],
+            env=self.env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     # What a writer does.
-    def submit(self, body: bytes, *, content_type: str = "application/json", writer: str = "alice",
-               secret: str | None = None, msg_id: str | None = None, timestamp: int | None = None,
-               params: dict | None = None, headers: dict | None = None) -> httpx.Response:
-        signed = sign(secret or self.secret, msg_id=msg_id or f"msg_{uuid.uuid4().hex}",
-                      timestamp=timestamp or int(time.time()), body=body)
-        return self.client.post(f"/v1/writers/{writer}/reviews", content=body, params=params,
-                                headers={**signed, "content-type": content_type, **(headers or {})})
+    def submit(
+        self,
+        body: bytes,
+        *,
+        content_type: str = "application/json",
+        writer: str = "alice",
+        secret: str | None = None,
+        msg_id: str | None = None,
+        timestamp: int | None = None,
+        params: dict | None = None,
+        headers: dict | None = None,
+    ) -> httpx.Response:
+        signed = sign(
+            secret or self.secret,
+            msg_id=msg_id or f"msg_{uuid.uuid4().hex}",
+            timestamp=timestamp or int(time.time()),
+            body=body,
+        )
+        return self.client.post(
+            f"/v1/writers/{writer}/reviews",
+            content=body,
+            params=params,
+            headers={**signed, "content-type": content_type, **(headers or {})},
+        )
 
     def withdraw(self, submission_id: str, *, secret: str | None = None) -> httpx.Response:
         signed = sign(secret or self.secret, msg_id=f"msg_{uuid.uuid4().hex}", timestamp=int(time.time()), body=b"")
@@ -262,9 +342,15 @@ class Stack:
 
     def wait_for(self, submission_id: str, *states: str, timeout: float = 60) -> dict:
         states = states or ("published", "rejected", "failed")
-        return poll(lambda: (s := self.status(submission_id))["state"] in states and s,
-                    timeout=timeout, what=f"{submission_id} to reach {states}")
+        return poll(
+            lambda: (s := self.status(submission_id))["state"] in states and s,
+            timeout=timeout,
+            what=f"{submission_id} to reach {states}",
+        )
 
     def events(self, type_: str, submission_id: str) -> list[dict]:
-        return [fields for _, fields in self.redis.xrange("marquee:events")
-                if fields.get("type") == type_ and fields.get("id") == submission_id]
+        return [
+            fields
+            for _, fields in self.redis.xrange("marquee:events")
+            if fields.get("type") == type_ and fields.get("id") == submission_id
+        ]

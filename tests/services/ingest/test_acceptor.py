@@ -12,10 +12,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from services.ingest.acceptor import Acceptor, Submission, accept_batch
-from shared import metrics
 from shared.errors import StorageUnavailable
 from shared.keys import request_key
-from shared.stage import Runtime
+from shared.observability import metrics
+from shared.pipeline import Runtime
 from shared.state import SubmissionStates
 from shared.storage import LocalStore
 
@@ -47,8 +47,12 @@ def client(redis_server):
 @pytest.fixture
 def rt(client, tmp_path):
     # accept_batch reads only the state and the archive.
-    return Runtime(settings=None, states=SubmissionStates(client),
-                   archive=FlakyArchive(tmp_path / "archive", url=f"file://{tmp_path}/archive"), publish=None)
+    return Runtime(
+        settings=None,
+        states=SubmissionStates(client),
+        archive=FlakyArchive(tmp_path / "archive", url=f"file://{tmp_path}/archive"),
+        publish=None,
+    )
 
 
 @pytest.fixture
@@ -78,7 +82,7 @@ def test_a_batch_is_stored_recorded_and_queued_once_per_new_webhook_id(rt, clien
     assert outcomes[4] == new[0]  # the same webhook-id again, in the same batch
     assert outcomes[5] == "0" * 32
     assert outcomes[6] not in new  # webhook-ids are per writer
-    assert queue == [new + [outcomes[6]]]  # one batch of messages, each new submission once
+    assert queue == [[*new, outcomes[6]]]  # one batch of messages, each new submission once
     for n, id in enumerate(new):
         request = json.loads(rt.archive.get(request_key(id)))
         assert request["body"].encode() == f'{{"n": {n}}}'.encode()
@@ -133,13 +137,18 @@ def test_requests_arriving_together_are_accepted_in_batches(rt):
 def test_a_broken_redis_answers_every_request_of_its_batch(tmp_path):
     # Nothing listens on the discard port; no retries, so the test does not wait out their backoff.
     dead = redis.Redis(host="127.0.0.1", port=9, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
-    runtime = Runtime(settings=None, states=SubmissionStates(dead),
-                      archive=LocalStore(tmp_path, url=f"file://{tmp_path}"), publish=None)
+    runtime = Runtime(
+        settings=None,
+        states=SubmissionStates(dead),
+        archive=LocalStore(tmp_path, url=f"file://{tmp_path}"),
+        publish=None,
+    )
     acceptor = Acceptor(runtime, queue=Queue())
 
     async def send_two():
-        return await asyncio.gather(*(acceptor.accept(submission(f"msg_{n}")) for n in range(2)),
-                                    return_exceptions=True)
+        return await asyncio.gather(
+            *(acceptor.accept(submission(f"msg_{n}")) for n in range(2)), return_exceptions=True
+        )
 
     outcomes = asyncio.run(send_two())
     assert all(isinstance(outcome, redis.ConnectionError) for outcome in outcomes)

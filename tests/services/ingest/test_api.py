@@ -33,22 +33,24 @@ def submission_count(stack) -> int:
 def test_requests_that_cannot_be_authenticated_get_401_with_no_hint(local_stack, attempt):
     before = submission_count(local_stack)
     kwargs = {
-        "wrong secret": dict(secret=new_secret()),
+        "wrong secret": {"secret": new_secret()},
         # Half a minute past the 300 s tolerance, so that a slow machine's delay in
         # delivering the request cannot bring it back within it.
-        "stale": dict(timestamp=int(time.time()) - 330),
-        "future": dict(timestamp=int(time.time()) + 330),
-        "unknown writer": dict(writer="mallory"),
-        "other writer": dict(secret=local_stack.other_secret),  # bob's secret, alice's path
+        "stale": {"timestamp": int(time.time()) - 330},
+        "future": {"timestamp": int(time.time()) + 330},
+        "unknown writer": {"writer": "mallory"},
+        "other writer": {"secret": local_stack.other_secret},  # bob's secret, alice's path
     }.get(attempt, {})
     if attempt == "unsigned":
-        response = local_stack.client.post("/v1/writers/alice/reviews", content=REVIEW,
-                                           headers={"content-type": "application/json"})
+        response = local_stack.client.post(
+            "/v1/writers/alice/reviews", content=REVIEW, headers={"content-type": "application/json"}
+        )
     else:
         response = local_stack.submit(REVIEW, **kwargs)
     body = assert_problem(response, 401)
-    assert body["detail"] == ("The request could not be authenticated. "
-                              "Sign it per Standard Webhooks with a current timestamp.")
+    assert body["detail"] == (
+        "The request could not be authenticated. Sign it per Standard Webhooks with a current timestamp."
+    )
     assert submission_count(local_stack) == before
 
 
@@ -79,8 +81,11 @@ def test_a_chunked_body_over_1_mib_gets_413_too(local_stack):
 
     big = b"x" * (1024 * 1024 + 10)
     headers = sign(local_stack.secret, msg_id="msg_chunked", timestamp=int(time.time()), body=big)
-    response = local_stack.client.post("/v1/writers/alice/reviews", content=iter([big[:500_000], big[500_000:]]),
-                                       headers={**headers, "content-type": "text/plain"})
+    response = local_stack.client.post(
+        "/v1/writers/alice/reviews",
+        content=iter([big[:500_000], big[500_000:]]),
+        headers={**headers, "content-type": "text/plain"},
+    )
     assert_problem(response, 413)
 
 
@@ -107,7 +112,9 @@ def test_a_repeated_webhook_id_returns_the_first_submission_and_queues_nothing(l
 def test_a_rotated_secret_still_verifies(local_stack):
     writers = json.loads(local_stack.writers_file.read_text())
     old_secret = writers["writers"]["alice"]["secrets"][0]
-    assert local_stack.submit(REVIEW.replace(b"Glasshouse", b"Glasshouse Old Key"), secret=old_secret).status_code == 202
+    assert (
+        local_stack.submit(REVIEW.replace(b"Glasshouse", b"Glasshouse Old Key"), secret=old_secret).status_code == 202
+    )
 
 
 def test_status_reveals_state_never_the_reviews_text(local_stack):

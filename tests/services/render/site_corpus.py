@@ -33,31 +33,50 @@ BASE_URL = "https://reviews.example/site"
 START = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
 
-def _review(submission, *, n: int, slug: str | None = None, revision: int = 1, modified: datetime | None = None) -> Review:
+def _review(
+    submission, *, n: int, slug: str | None = None, revision: int = 1, modified: datetime | None = None
+) -> Review:
     slug = slug or make_slug(submission.title, submission.year)
     published = START + timedelta(hours=n)
-    return build_review(submission, id=f"{n:032x}", writer="alice", slug=slug, revision=revision,
-                        date_published=published, date_modified=modified or published)
+    return build_review(
+        submission,
+        id=f"{n:032x}",
+        writer="alice",
+        slug=slug,
+        revision=revision,
+        date_published=published,
+        date_modified=modified or published,
+    )
 
 
 def fixture_reviews() -> list[Review]:
     reviews = []
-    for n, (name, content_type, title) in enumerate([
-        ("glasshouse.json", "application/json", None),
-        ("night-ferry.txt", "text/plain", None),
-        ("untitled-circus.txt", "text/plain", "The Quiet Elephant"),
-    ]):
-        submission = parse_submission((FIXTURES / "reviews" / name).read_bytes(), content_type=content_type, title=title)
+    for n, (name, content_type, title) in enumerate(
+        [
+            ("glasshouse.json", "application/json", None),
+            ("night-ferry.txt", "text/plain", None),
+            ("untitled-circus.txt", "text/plain", "The Quiet Elephant"),
+        ]
+    ):
+        submission = parse_submission(
+            (FIXTURES / "reviews" / name).read_bytes(), content_type=content_type, title=title
+        )
         reviews.append(_review(submission, n=n))
     return reviews
 
 
 def edge_reviews() -> list[Review]:
-    glasshouse = parse_submission((FIXTURES / "reviews" / "glasshouse.json").read_bytes(), content_type="application/json")
+    glasshouse = parse_submission(
+        (FIXTURES / "reviews" / "glasshouse.json").read_bytes(), content_type="application/json"
+    )
     changes = [
         {"title": "Bare", "year": None, "cast": [], "note": None, "rating": 0},
-        {"title": "Perfect", "rating": 5, "directors": ["A. Director", "B. Director", "C. Director"],
-         "cast": [f"Actor Number {i}" for i in range(30)]},
+        {
+            "title": "Perfect",
+            "rating": 5,
+            "directors": ["A. Director", "B. Director", "C. Director"],
+            "cast": [f"Actor Number {i}" for i in range(30)],
+        },
         {"title": ("Longest Title " * 20)[:MAX_TITLE].strip(), "author": ("Author " * 20)[:MAX_AUTHOR].strip()},
         {"title": "Unbreakable" + "x" * 120, "author": "Firstname" + "y" * 80},
         {"title": "Amélie", "year": 2001, "rating": 4.5, "note": "Ein Film – «très» joli — 日本語も"},
@@ -69,13 +88,21 @@ def edge_reviews() -> list[Review]:
 
 
 def hostile_reviews() -> list[Review]:
-    glasshouse = parse_submission((FIXTURES / "reviews" / "glasshouse.json").read_bytes(), content_type="application/json")
+    glasshouse = parse_submission(
+        (FIXTURES / "reviews" / "glasshouse.json").read_bytes(), content_type="application/json"
+    )
     reviews = []
     for i, attack in enumerate(HOSTILE):
-        submission = glasshouse.model_copy(update={
-            "title": attack, "author": attack[:MAX_AUTHOR], "directors": [attack[:100]], "cast": [attack[:100], "Real Name"],
-            "note": attack, "body": f"{attack}\n\n{glasshouse.body}",
-        })
+        submission = glasshouse.model_copy(
+            update={
+                "title": attack,
+                "author": attack[:MAX_AUTHOR],
+                "directors": [attack[:100]],
+                "cast": [attack[:100], "Real Name"],
+                "note": attack,
+                "body": f"{attack}\n\n{glasshouse.body}",
+            }
+        )
         reviews.append(_review(submission, n=100 + i, slug=f"hostile-{i}"))
     control = glasshouse.model_copy(update={"title": "Bell\x07 and\x00 null\ufffe", "author": "Esc\x1bape"})
     reviews.append(_review(control, n=200, slug="control-characters"))
@@ -94,8 +121,9 @@ def snapshot_of(reviews: list[Review]) -> Snapshot:
     entries = {}
     for seq, review in enumerate(reviews, start=1):
         image = None if seq % 3 == 0 else f"reviews/{review.slug}/instagram/card.jpg"
-        entries[seq] = make_entry(entry_fields(review, image_key=image), seq=seq,
-                                  published=review.date_published.isoformat())
+        entries[seq] = make_entry(
+            entry_fields(review, image_key=image), seq=seq, published=review.date_published.isoformat()
+        )
     return Snapshot(version=1, count=len(reviews), tag=tag_prefix(BASE_URL, START.date()), entries=entries)
 
 
@@ -112,8 +140,10 @@ def build_site(root: Path) -> dict[str, Path]:
     reviews = all_reviews()
     for i, review in enumerate(reviews):
         image = None if i % 4 == 3 else f"{BASE_URL}/reviews/{review.slug}/instagram/card.jpg"
-        write(f"reviews/{review.slug}/index.html", render_article(review, article_url=article_url(review),
-                                                                   image_url=image).encode())
+        write(
+            f"reviews/{review.slug}/index.html",
+            render_article(review, article_url=article_url(review), image_url=image).encode(),
+        )
     snapshot = snapshot_of(reviews)
     assert newest_page(snapshot.count) >= 2, "the corpus should fill more than one page"
     every_page = range(1, newest_page(snapshot.count) + 1)

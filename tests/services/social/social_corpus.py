@@ -20,10 +20,43 @@ assert len(LONG_TITLE) == 200, len(LONG_TITLE)
 # 200 characters, no spaces at all: must be broken between characters.
 UNBROKEN_TITLE = "Supercalifragilisticexpialidocious" * 5 + "W" * 30
 
-_VOCAB = (
-    "the film lingers over kitchens corridors harbours and trains while its actors argue about grief money "
-    "football weather and the price of bread until the light goes and the credits roll over a silent town"
-).split()
+_VOCAB = [
+    "the",
+    "film",
+    "lingers",
+    "over",
+    "kitchens",
+    "corridors",
+    "harbours",
+    "and",
+    "trains",
+    "while",
+    "its",
+    "actors",
+    "argue",
+    "about",
+    "grief",
+    "money",
+    "football",
+    "weather",
+    "and",
+    "the",
+    "price",
+    "of",
+    "bread",
+    "until",
+    "the",
+    "light",
+    "goes",
+    "and",
+    "the",
+    "credits",
+    "roll",
+    "over",
+    "a",
+    "silent",
+    "town",
+]
 
 
 EVALUATIVE_ENDING = "The superb final reel, all silence and salt wind, is the best thing the director has ever shot."
@@ -83,7 +116,9 @@ EXTREMES = {
         title="千と千尋の神隠し・夏の終わりの物語",
         directors=["宮崎 一郎"],
         cast=["山田 花子", "佐藤 健"],
-        paragraphs=["A girl wanders into a bathhouse for spirits and has to work her way out. It is a gorgeous, strange and wonderful film that rewards every second of attention."],
+        paragraphs=[
+            "A girl wanders into a bathhouse for spirits and has to work her way out. It is a gorgeous, strange and wonderful film that rewards every second of attention."
+        ],
         rating=4.5,
         certificate="PG",
     ),
@@ -92,7 +127,9 @@ EXTREMES = {
         title="الطريق إلى البحر",
         directors=["ليلى حداد"],
         cast=["عمر الشريف الصغير"],
-        paragraphs=["Two sisters drive from Amman to the coast in a car that keeps breaking down. The road movie is tender, funny and beautifully acted from start to finish."],
+        paragraphs=[
+            "Two sisters drive from Amman to the coast in a car that keeps breaking down. The road movie is tender, funny and beautifully acted from start to finish."
+        ],
         rating=4,
         certificate="12",
     ),
@@ -101,7 +138,9 @@ EXTREMES = {
         title="Брат и сестра: Последний поезд на Мурманск",
         directors=["Алексей Громов"],
         cast=["Анна Светлова", "Юрий Ким"],
-        paragraphs=["A brother and sister share a sleeper cabin for three days on the way north. The film is brilliant when it stays in the cabin and tedious when it leaves."],
+        paragraphs=[
+            "A brother and sister share a sleeper cabin for three days on the way north. The film is brilliant when it stays in the cabin and tedious when it leaves."
+        ],
         rating=3.5,
         certificate="15",
     ),
@@ -110,7 +149,9 @@ EXTREMES = {
         title="Party Animals 🎉🐶🍕 The Movie 🎬",
         directors=["Kit Jolly 😎"],
         cast=["Dee Lite ✨", "Bo Bark 🐕"],
-        paragraphs=["A dog throws a party while its owners are away 🐾. It is exhausting, loud and about forty minutes too long for anyone over eight. The pug is the best actor in it 🏆."],
+        paragraphs=[
+            "A dog throws a party while its owners are away 🐾. It is exhausting, loud and about forty minutes too long for anyone over eight. The pug is the best actor in it 🏆."
+        ],
         rating=1,
         certificate="U",
     ),
@@ -123,7 +164,8 @@ EXTREMES = {
             "A lorry driver on his last run before retirement picks up a hitchhiker he swore he never would.",
             "The film is at its best when it lets the two of them argue about nothing at all for minutes on end.",
             "Download the app: available on the App Store and Google Play, with offline reading for subscribers.",
-            "• Thu", "• Fri",
+            "• Thu",
+            "• Fri",
         ],
         rating=4,
     ),
@@ -132,7 +174,10 @@ EXTREMES = {
         title="#Trending",
         directors=["@director"],
         cast=[f"Actor Number{i}" for i in range(60)],
-        paragraphs=[" ".join(f"#tag{i} @user{i}" for i in range(80)) + ". The film is a clever satire that never quite lands its punches."],
+        paragraphs=[
+            " ".join(f"#tag{i} @user{i}" for i in range(80))
+            + ". The film is a clever satire that never quite lands its punches."
+        ],
         rating=2.5,
     ),
     "mentions-title": review(
@@ -153,7 +198,9 @@ EXTREMES = {
         slug="angles-2026",
         title="<script>alert('x')</script> & Other Stories",
         year=None,
-        paragraphs=["A <b>bold</b> anthology of five shorts, with one brilliant segment and four forgettable ones. The best of them is worth the ticket alone."],
+        paragraphs=[
+            "A <b>bold</b> anthology of five shorts, with one brilliant segment and four forgettable ones. The best of them is worth the ticket alone."
+        ],
         author="Sam <Okonjo>",
         rating=3,
     ),
@@ -167,15 +214,17 @@ CARD_URL = "https://cdn.example.org/reviews/{slug}/instagram/card.jpg"
 THUMBNAIL_URL = "https://cdn.example.org/reviews/{slug}/youtube/thumbnail.jpg"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def instagram_for(name: str) -> dict[str, bytes]:
     """The Instagram part's files for a corpus review, made once per test run."""
     r = CORPUS[name]
     return instagram_files(r, article_url=ARTICLE_URL.format(slug=r.slug), card_url=CARD_URL.format(slug=r.slug))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def youtube_for(name: str) -> dict[str, bytes]:
     """The YouTube part's files for a corpus review, made once per test run."""
     r = CORPUS[name]
-    return youtube_files(r, article_url=ARTICLE_URL.format(slug=r.slug), thumbnail_url=THUMBNAIL_URL.format(slug=r.slug))
+    return youtube_files(
+        r, article_url=ARTICLE_URL.format(slug=r.slug), thumbnail_url=THUMBNAIL_URL.format(slug=r.slug)
+    )

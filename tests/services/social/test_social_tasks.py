@@ -71,13 +71,15 @@ class FakeStates:
 
 @pytest.fixture
 def runtime(monkeypatch: pytest.MonkeyPatch):
-    from shared.stage import Runtime
+    from shared.pipeline import Runtime
 
     archive = FakeStore()
     review = CORPUS["harbour-lights-2026"].model_copy(update={"id": ID})
     archive.put(review_key(ID), review.model_dump_json().encode(), content_type="application/json")
     archive.order.clear()
-    rt = Runtime(settings=SimpleNamespace(public_base_url=BASE), states=FakeStates(), archive=archive, publish=FakeStore())
+    rt = Runtime(
+        settings=SimpleNamespace(public_base_url=BASE), states=FakeStates(), archive=archive, publish=FakeStore()
+    )
     handed: list[tuple[str, str]] = []
     for module in (social_module, render_module):
         monkeypatch.setattr(module, "get_runtime", lambda: rt)

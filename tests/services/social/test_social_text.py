@@ -28,11 +28,17 @@ EVALUATIVE = re.compile(r"\b(brilliant|tedious|best|worst|superb|fails?|magnific
 
 def test_sentences_split_at_full_stops_but_not_at_abbreviations() -> None:
     text = "Dr. Strangelove meets J. R. Hartley. It works! Does it? Mostly… yes. The end."
-    assert sentences(text) == ["Dr. Strangelove meets J. R. Hartley.", "It works!", "Does it?", "Mostly… yes.", "The end."]
+    assert sentences(text) == [
+        "Dr. Strangelove meets J. R. Hartley.",
+        "It works!",
+        "Does it?",
+        "Mostly… yes.",
+        "The end.",
+    ]
 
 
 def test_sentences_keep_closing_quotes() -> None:
-    assert sentences('She says “No.” Then she leaves.') == ["She says “No.”", "Then she leaves."]
+    assert sentences("She says “No.” Then she leaves.") == ["She says “No.”", "Then she leaves."]
 
 
 @pytest.mark.parametrize(
@@ -92,7 +98,10 @@ def test_pull_quote_prefers_evaluative_sentences() -> None:
             "The running time is one hour and fifty minutes, which passes at a comfortable pace.",
         ],
     )
-    assert pull_quote(r) == "It is the best British comedy in years, and the final scene in the projection booth is superb."
+    assert (
+        pull_quote(r)
+        == "It is the best British comedy in years, and the final scene in the projection booth is superb."
+    )
     for key in ("velocity-zero-2026", "the-orchard-at-kessel-2025", "accented", "cyrillic"):
         assert EVALUATIVE.search(pull_quote(CORPUS[key]) or ""), key
 
@@ -119,7 +128,9 @@ def test_pull_quote_never_picks_a_sentence_that_leans_on_the_one_before() -> Non
 
 def test_pull_quote_skips_site_furniture() -> None:
     quote = pull_quote(CORPUS["furniture"])
-    assert quote == "The film is at its best when it lets the two of them argue about nothing at all for minutes on end."
+    assert (
+        quote == "The film is at its best when it lets the two of them argue about nothing at all for minutes on end."
+    )
 
 
 def test_pull_quote_of_a_single_sentence_body() -> None:

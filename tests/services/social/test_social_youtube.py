@@ -84,7 +84,15 @@ def test_tags_count_quotes_and_commas() -> None:
 
 @pytest.mark.parametrize(
     "certificate, rating",
-    [("U", "bbfcU"), ("PG", "bbfcPg"), ("12A", "bbfc12a"), ("12", "bbfc12"), ("15", "bbfc15"), ("18", "bbfc18"), ("R18", "bbfcR18")],
+    [
+        ("U", "bbfcU"),
+        ("PG", "bbfcPg"),
+        ("12A", "bbfc12a"),
+        ("12", "bbfc12"),
+        ("15", "bbfc15"),
+        ("18", "bbfc18"),
+        ("R18", "bbfcR18"),
+    ],
 )
 def test_bbfc_certificate_maps_to_youtube_content_rating(certificate: str, rating: str) -> None:
     assert bbfc_rating(certificate) == rating
@@ -119,7 +127,9 @@ def test_narration_of_extremes_stays_in_range() -> None:
     for r in [
         review(title="M", paragraphs=["Wow."], author="X"),
         review(title=" ".join(["Word"] * 40), author=" ".join(["Name"] * 20)),
-        review(paragraphs=["A fine film. " * 3 + "Brilliant, superb and moving from the first frame to the very last one."]),
+        review(
+            paragraphs=["A fine film. " * 3 + "Brilliant, superb and moving from the first frame to the very last one."]
+        ),
     ]:
         words = narration(r)["words"]
         assert 50 <= words <= 100, (r.title[:20], words)

@@ -50,12 +50,23 @@ START = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
 
 def review(n: int, **changes) -> Review:
-    base = dict(
-        id=f"{n:032x}", writer="alice", slug=f"film-{n}", revision=1, title=f"Film {n}", year=2000 + n % 26,
-        certificate="15", runtime_minutes=100, directors=["D"], cast=[], rating=(n % 11) / 2,
-        paragraphs=[f"The first paragraph of review {n}, which a reader sees on the index.", "More."],
-        author=f"Critic {n}", note=None, date_published=START + timedelta(hours=n),
-    )
+    base = {
+        "id": f"{n:032x}",
+        "writer": "alice",
+        "slug": f"film-{n}",
+        "revision": 1,
+        "title": f"Film {n}",
+        "year": 2000 + n % 26,
+        "certificate": "15",
+        "runtime_minutes": 100,
+        "directors": ["D"],
+        "cast": [],
+        "rating": (n % 11) / 2,
+        "paragraphs": [f"The first paragraph of review {n}, which a reader sees on the index.", "More."],
+        "author": f"Critic {n}",
+        "note": None,
+        "date_published": START + timedelta(hours=n),
+    }
     return Review(**(base | changes))
 
 
@@ -100,8 +111,10 @@ def test_the_index_shows_the_newest_page_and_the_one_before_newest_first():
 
 def test_pages_link_to_older_and_newer_pages_and_the_newest_back_to_the_index():
     count = 3 * PAGE_SIZE + 4
-    links = {n: lxml.html.fromstring(render_page(snapshot(count), n)).xpath("//nav[@class='pager']//a/@href")
-             for n in range(1, newest_page(count) + 1)}
+    links = {
+        n: lxml.html.fromstring(render_page(snapshot(count), n)).xpath("//nav[@class='pager']//a/@href")
+        for n in range(1, newest_page(count) + 1)
+    }
     assert links == {1: ["2.html"], 2: ["3.html", "1.html"], 3: ["4.html", "2.html"], 4: ["../index.html", "3.html"]}
     card = lxml.html.fromstring(render_page(snapshot(count), 1)).xpath("//li[@class='card']//h2/a/@href")[0]
     assert card == "../reviews/film-20/index.html"
@@ -113,7 +126,9 @@ def test_an_empty_catalogue_has_an_index_saying_so():
 
 
 def test_a_publication_writes_its_page_the_feeds_and_the_index_last():
-    keys = [key for key, _, _ in objects_for(snapshot(PAGE_SIZE + 1), pages=pages_touched(PAGE_SIZE + 1), base_url=BASE)]
+    keys = [
+        key for key, _, _ in objects_for(snapshot(PAGE_SIZE + 1), pages=pages_touched(PAGE_SIZE + 1), base_url=BASE)
+    ]
     assert keys == ["pages/1.html", "pages/2.html", JSON_FEED_KEY, ATOM_FEED_KEY, INDEX_KEY]
 
 
@@ -145,7 +160,9 @@ def test_feedparser_reads_the_atom_feed_without_complaint():
 
 def test_the_json_feed_is_valid_json_feed_1_1():
     validator = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
-    assert {"uri", "date-time"} <= set(validator.format_checker.checkers), "pip install rfc3986-validator rfc3339-validator"
+    assert {"uri", "date-time"} <= set(validator.format_checker.checkers), (
+        "pip install rfc3986-validator rfc3339-validator"
+    )
     validator.check_schema(SCHEMA)
     for images in (True, False):
         feed = json.loads(json.dumps(json_feed(snapshot(FEED_SIZE + 5, image=images), base_url=BASE)))

@@ -55,12 +55,23 @@ def store(tmp_path):
 
 
 def review(name: str, n: int = 0, **changes) -> Review:
-    base = dict(
-        id=f"{n:032x}", writer="alice", slug=name, revision=1, title=name.replace("-", " ").title(), year=2025,
-        certificate="15", runtime_minutes=100, directors=["D"], cast=[], rating=3,
-        paragraphs=["A first paragraph of a steady length for every review in these tests."], author="Critic",
-        note=None, date_published=START + timedelta(minutes=n),
-    )
+    base = {
+        "id": f"{n:032x}",
+        "writer": "alice",
+        "slug": name,
+        "revision": 1,
+        "title": name.replace("-", " ").title(),
+        "year": 2025,
+        "certificate": "15",
+        "runtime_minutes": 100,
+        "directors": ["D"],
+        "cast": [],
+        "rating": 3,
+        "paragraphs": ["A first paragraph of a steady length for every review in these tests."],
+        "author": "Critic",
+        "note": None,
+        "date_published": START + timedelta(minutes=n),
+    }
     return Review(**(base | changes))
 
 
@@ -133,13 +144,21 @@ def measure(client: redis.Redis, store, n: int) -> dict:
     stats = client.info("commandstats")
     # Loading a script the server has not seen yet is a one-off, not a cost of publishing.
     ignored = ("cmdstat_info", "cmdstat_config|resetstat", "cmdstat_script|load")
-    commands = sum(v["calls"] - v.get("failed_calls", 0) - v.get("rejected_calls", 0)
-                   for k, v in stats.items() if k not in ignored)
+    commands = sum(
+        v["calls"] - v.get("failed_calls", 0) - v.get("rejected_calls", 0) for k, v in stats.items() if k not in ignored
+    )
     read = client.info("stats")["total_net_output_bytes"]
     assert result.seq == n
-    return {"commands": commands, "bytes_read": read, "puts": counting.calls["put"], "heads": counting.calls["head"],
-            "gets": counting.calls["get"], "lists": counting.calls["list"], "written": sorted(counting.put_keys),
-            "bytes_written": counting.bytes_written}
+    return {
+        "commands": commands,
+        "bytes_read": read,
+        "puts": counting.calls["put"],
+        "heads": counting.calls["head"],
+        "gets": counting.calls["get"],
+        "lists": counting.calls["list"],
+        "written": sorted(counting.put_keys),
+        "bytes_written": counting.bytes_written,
+    }
 
 
 def test_a_publication_costs_the_same_with_ten_or_ten_thousand_reviews_published(client, store):
@@ -250,8 +269,15 @@ def test_a_publication_that_wrote_from_a_stale_snapshot_writes_again(client, sto
 def test_a_revision_updates_its_entry_in_place_and_keeps_its_id(client, store):
     publish(client, store, review("first", 1), base_url=BASE, now=START)
     publish(client, store, review("second", 2), base_url=BASE, now=START)
-    revised = review("first", 3, revision=2, rating=5, title="First Revised", date_published=START + timedelta(minutes=1),
-                     date_modified=START + timedelta(days=2))
+    revised = review(
+        "first",
+        3,
+        revision=2,
+        rating=5,
+        title="First Revised",
+        date_published=START + timedelta(minutes=1),
+        date_modified=START + timedelta(days=2),
+    )
     publish(client, store, revised, base_url=BASE, now=START + timedelta(days=2))
     feed = json.loads(store.get(JSON_FEED_KEY))
     assert [i["_marquee"]["slug"] for i in feed["items"]] == ["second", "first"]  # its place is kept

@@ -74,7 +74,13 @@ def test_directors_year_and_publish_at_are_checked():
 
 
 def test_build_review_normalises_what_was_read():
-    review = build_review(submission(certificate="12a", directors=["A", ""]), id="x" * 32, writer="alice",
-                          slug="glasshouse-2025", revision=1, date_published=NOW)
+    review = build_review(
+        submission(certificate="12a", directors=["A", ""]),
+        id="x" * 32,
+        writer="alice",
+        slug="glasshouse-2025",
+        revision=1,
+        date_published=NOW,
+    )
     assert review.certificate == "12A" and review.directors == ["A"]
     assert len(review.paragraphs) == 2 and review.rating == 4.0

@@ -1,0 +1,1 @@
+"""The ``marquee`` command: writers' submit and status, operators' tools, and ``marquee run``."""

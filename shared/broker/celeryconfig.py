@@ -1,0 +1,68 @@
+"""Celery configuration, built from Settings when the app is first used.
+
+Loaded lazily (``config_from_object``) so that importing a task module, as unit
+tests and the ingest service do, needs no settings.
+"""
+
+from shared.config import get_settings
+from shared.queues import STAGE_TASKS, TASK_QUEUES, task_name
+
+_settings = get_settings()
+
+broker_url = _settings.redis_url
+# kombu's Redis transport with a fix: without it a worker holding a message when Redis
+# goes away dies ("Unrecoverable error") instead of reconnecting (shared/broker/redis_broker.py).
+broker_transport = "shared.broker.redis_broker:Transport"
+broker_connection_retry_on_startup = True
+broker_transport_options = {
+    "visibility_timeout": _settings.visibility_timeout,
+    "unacked_restore_interval": _settings.unacked_restore_interval,
+    # Scan on every sweep, so the restore period is the interval itself.
+    "unacked_restore_throttle": 1,
+    # The lock a worker holds while it sweeps unacknowledged messages back to their
+    # queues. A sweep is one ZRANGE and at most ten restores (well under a second), but
+    # a worker killed mid-sweep keeps the lock until it expires, and until then nobody
+    # restores anything: kombu's default of 300 s held back every lost message for five
+    # minutes (make chaos, scenario 1). Three sweep periods, at least 10 s, is ample for
+    # a live sweep; a sweep that outran it would still restore each message once, as
+    # each restore is a transaction on the unacked hash.
+    "unacked_mutex_expire": max(10, 3 * _settings.unacked_restore_interval),
+}
+
+# Nothing reads task results: progress lives in the submission's state.
+task_ignore_result = True
+result_backend = None
+
+# A message is acknowledged only once its task has finished, and one that was running
+# in a process that died is handed back to the queue rather than dropped.
+task_acks_late = True
+task_reject_on_worker_lost = True
+# A task whose process dies is sent again at once, counting as an attempt, so a
+# message that kills every worker that takes it ends failed instead of looping.
+task_retry_on_worker_lost = True
+worker_prefetch_multiplier = 1
+task_time_limit = _settings.task_time_limit
+task_soft_time_limit = _settings.task_soft_time_limit
+
+task_default_queue = "validate"
+task_create_missing_queues = True
+task_routes = {task_name(task): {"queue": queue} for task, queue in TASK_QUEUES.items()}
+task_annotations = {
+    task_name(task): {
+        "max_retries": _settings.max_retries,
+        "retry_backoff_max": _settings.retry_backoff_max,
+        "default_retry_delay": 1,  # the countdown after a lost worker; backoff covers the rest
+    }
+    for task in STAGE_TASKS
+}
+
+# Embargoes are held in a Redis sorted set and released by this periodic task, not
+# by long countdowns, which Redis would redeliver after the visibility timeout.
+beat_schedule = {
+    "release-embargoes": {"task": task_name("release"), "schedule": _settings.release_interval},
+}
+
+task_serializer = "json"
+accept_content = ["json"]
+worker_hijack_root_logger = False
+worker_send_task_events = False

@@ -1,0 +1,176 @@
+"""Outbound webhooks: every event a subscriber asked for, signed, retried, never lost.
+
+Subscribers come from the JSON file named by ``MARQUEE_SUBSCRIBERS_FILE``::
+
+    {"subscribers": {"<name>": {"url": "https://…", "secret": "whsec_…",
+                                "events": ["review.published", "review.retracted"]}}}
+
+Each (event, subscriber) pair is one delivery with a stable ``webhook-id``, so a
+receiver can drop duplicates. A delivery lives in Redis (``marquee:delivery:<id>``,
+its body included, its secret never) and is sent by the ``deliver`` task on the
+notify queue: retried with backoff on failures, timeouts, 5xx and 429 (honouring
+Retry-After), never following redirects, and after a bounded schedule recorded as
+failed, where an operator can replay it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Literal
+
+import redis
+from standardwebhooks import Webhook
+
+FAILED_INDEX = "marquee:deliveries:failed"
+RECORD_TTL_SECONDS = 30 * 24 * 3600
+
+Outcome = Literal["delivered", "retry", "give_up"]
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    name: str
+    url: str
+    secret: str
+    events: frozenset[str]
+    writer: str | None = None  # a writer's callback hears only about that writer's reviews
+
+    def wants(self, event: dict) -> bool:
+        return event["type"] in self.events and self.writer in (None, event.get("writer"))
+
+
+def parse_subscribers(data: dict) -> dict[str, Subscriber]:
+    subscribers = {}
+    for name, entry in (data.get("subscribers") or {}).items():
+        url, secret = entry.get("url", ""), entry.get("secret", "")
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"subscriber {name!r}: url must be http(s)")
+        if not secret.startswith("whsec_"):
+            raise ValueError(f"subscriber {name!r}: secret must start whsec_")
+        Webhook(secret)  # a secret that is not base64 fails now, at load
+        events = entry.get("events") or []
+        if not events or not all(isinstance(e, str) and e.startswith("review.") for e in events):
+            raise ValueError(f"subscriber {name!r}: list the event types it wants, e.g. review.published")
+        subscribers[name] = Subscriber(name, url, secret, frozenset(events))
+    return subscribers
+
+
+def delivery_id(event: dict, subscriber: str) -> str:
+    """Stable for an (event, subscriber) pair: the same event announced twice is one delivery."""
+    key = f"{event['type']}\n{event['id']}\n{event.get('revision', '')}\n{subscriber}"
+    return "msg_" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def webhook_body(event: dict) -> bytes:
+    """The Standard Webhooks envelope: type, timestamp, and the event's fields as data."""
+    data = {k: v for k, v in event.items() if k not in ("type", "at")}
+    if isinstance(data.get("errors"), str):
+        data["errors"] = json.loads(data["errors"])
+    return json.dumps({"type": event["type"], "timestamp": event["at"], "data": data}, ensure_ascii=False).encode()
+
+
+def classify(status: int) -> Outcome:
+    if 200 <= status < 300:
+        return "delivered"
+    if status in (408, 425, 429) or status >= 500:
+        return "retry"
+    return "give_up"  # 3xx (redirects are not followed) and other 4xx will not change on retry
+
+
+def retry_delay(attempt: int, *, retry_after: str | None, cap: float) -> float:
+    """Exponential backoff with jitter, or the receiver's Retry-After when it gives one."""
+    if retry_after:
+        seconds = _parse_retry_after(retry_after)
+        if seconds is not None:
+            return min(max(seconds, 0.0), cap)
+    return min(cap, 2.0**attempt) * random.uniform(0.5, 1.0)
+
+
+def _parse_retry_after(value: str) -> float | None:
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
+    except (TypeError, ValueError):
+        return None
+
+
+def sign_delivery(secret: str, *, msg_id: str, body: bytes, now: float | None = None) -> dict[str, str]:
+    timestamp = datetime.fromtimestamp(int(now or time.time()), UTC)
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(timestamp.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id, timestamp, body.decode()),
+        "content-type": "application/json",
+    }
+
+
+def _key(delivery: str) -> str:
+    return f"marquee:delivery:{delivery}"
+
+
+class Deliveries:
+    def __init__(self, client: redis.Redis):
+        self.redis = client
+
+    def create(self, delivery: str, *, subscriber: Subscriber, event: dict) -> bool:
+        """Record a delivery; False if it exists already (the event was announced before)."""
+        record = {
+            "id": delivery,
+            "subscriber": subscriber.name,
+            "url": subscriber.url,
+            "event_type": event["type"],
+            "submission_id": event["id"],
+            "body": webhook_body(event).decode(),
+            "state": "pending",
+            "attempts": "0",
+            "last_error": "",
+            "updated_at": str(time.time()),
+        }
+        with self.redis.pipeline() as pipe:
+            pipe.hsetnx(_key(delivery), "id", delivery)
+            pipe.expire(_key(delivery), RECORD_TTL_SECONDS)
+            created, _ = pipe.execute()
+        if created:
+            self.redis.hset(_key(delivery), mapping=record)
+        return bool(created)
+
+    def get(self, delivery: str) -> dict | None:
+        return self.redis.hgetall(_key(delivery)) or None
+
+    def attempted(self, delivery: str, *, error: str) -> int:
+        with self.redis.pipeline() as pipe:
+            pipe.hincrby(_key(delivery), "attempts", 1)
+            pipe.hset(_key(delivery), mapping={"last_error": error, "updated_at": str(time.time())})
+            attempts, _ = pipe.execute()
+        return int(attempts)
+
+    def finish(self, delivery: str, *, state: Literal["delivered", "failed"], error: str = "") -> None:
+        with self.redis.pipeline() as pipe:
+            pipe.hset(_key(delivery), mapping={"state": state, "last_error": error, "updated_at": str(time.time())})
+            if state == "failed":
+                pipe.zadd(FAILED_INDEX, {delivery: time.time()})
+            else:
+                pipe.zrem(FAILED_INDEX, delivery)
+            pipe.execute()
+
+    def failed(self, *, limit: int = 100) -> list[dict]:
+        ids = self.redis.zrevrange(FAILED_INDEX, 0, limit - 1)
+        return [record for record in (self.get(i) for i in ids) if record]
+
+    def reset(self, delivery: str) -> bool:
+        """Make a failed delivery pending again, for a replay; False if there is no such delivery."""
+        if not self.redis.exists(_key(delivery)):
+            return False
+        with self.redis.pipeline() as pipe:
+            pipe.hset(_key(delivery), mapping={"state": "pending", "attempts": "0", "last_error": ""})
+            pipe.zrem(FAILED_INDEX, delivery)
+            pipe.execute()
+        return True

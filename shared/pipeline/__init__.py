@@ -1,0 +1,13 @@
+"""The stage runtime: what every stage task is built on.
+
+- ``runtime``: the settings, submission states and stores a task works with;
+- ``handoff``: queueing the next stage for a submission (ids, never payloads);
+- ``stage_task``: the base task (transient errors retried with backoff, the rest fail
+  loudly) and the record of a submission's failure once a stage gives up.
+"""
+
+from shared.pipeline.handoff import hand_off, hand_off_many, should_hand_off
+from shared.pipeline.runtime import Runtime, get_runtime
+from shared.pipeline.stage_task import StageTask
+
+__all__ = ["Runtime", "StageTask", "get_runtime", "hand_off", "hand_off_many", "should_hand_off"]

@@ -1,0 +1,63 @@
+"""What a stage task works with: the settings, submission states, and the two stores.
+
+Built once per process (``get_runtime``), from the settings.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from shared.config import Settings, get_settings
+from shared.connection import connect
+from shared.errors import ObjectNotFound
+from shared.keys import MANIFEST, public_url, published_key, review_key
+from shared.models import Manifest, Review
+from shared.outbound.deliveries import Deliveries, Subscriber
+from shared.outbound.events import announce, recipients
+from shared.state import SubmissionStates
+from shared.storage import Store, open_store
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    states: SubmissionStates
+    archive: Store
+    publish: Store
+
+    def public_url(self, key: str) -> str:
+        return public_url(self.settings.public_base_url, key)
+
+    def load_review(self, id: str) -> Review:
+        return Review.model_validate_json(self.archive.get(review_key(id)))
+
+    def published_revision(self, slug: str) -> int:
+        """The revision now public at ``slug``, from its manifest; 0 if none is."""
+        try:
+            return Manifest.model_validate_json(self.publish.get(published_key(slug, MANIFEST))).revision
+        except ObjectNotFound:
+            return 0
+
+    def announce(self, event: dict) -> list[str]:
+        """Fan an event out to the outbound webhook subscribers that want it."""
+        return announce(event, deliveries=Deliveries(self.states.redis), to=self.recipients())
+
+    def recipients(self) -> dict[str, Subscriber]:
+        return recipients(subscribers_file=self.settings.subscribers_file, writers_file=self.settings.writers_file)
+
+
+@functools.lru_cache(maxsize=1)
+def get_runtime() -> Runtime:
+    settings = get_settings()
+    s3 = {
+        "checksum_calculation": settings.s3_checksum_calculation,
+        "timeout": settings.s3_timeout,
+        "max_attempts": settings.s3_max_attempts,
+    }
+    return Runtime(
+        settings=settings,
+        states=SubmissionStates(connect(settings.redis_url)),
+        archive=open_store(settings.archive_url, **s3),
+        publish=open_store(settings.publish_url, **s3),
+    )

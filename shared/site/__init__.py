@@ -1,0 +1,2 @@
+"""The public site's look, shared by the stages that write pages: render (articles) and
+upload (the index and feeds). One look, one set of templates, one palette."""

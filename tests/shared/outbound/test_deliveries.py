@@ -1,0 +1,89 @@
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+from standardwebhooks import Webhook
+
+from shared.outbound.deliveries import (
+    classify,
+    delivery_id,
+    parse_subscribers,
+    retry_delay,
+    sign_delivery,
+    webhook_body,
+)
+from shared.writers import new_secret
+
+EVENT = {
+    "type": "review.rejected",
+    "id": "a" * 32,
+    "writer": "alice",
+    "at": "2026-01-01T00:00:00.000Z",
+    "errors": json.dumps([{"field": "rating", "message": "too high"}]),
+}
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [
+        (200, "delivered"),
+        (204, "delivered"),
+        (500, "retry"),
+        (503, "retry"),
+        (429, "retry"),
+        (408, "retry"),
+        (301, "give_up"),
+        (302, "give_up"),
+        (307, "give_up"),
+        (400, "give_up"),
+        (404, "give_up"),
+        (410, "give_up"),
+    ],
+)
+def test_responses_are_classified_as_a_sender_should(status, outcome):
+    assert classify(status) == outcome
+
+
+def test_backoff_grows_and_is_capped():
+    assert 0.5 <= retry_delay(1, retry_after=None, cap=300) <= 2
+    assert 8 <= retry_delay(5, retry_after=None, cap=300) <= 32
+    assert retry_delay(20, retry_after=None, cap=60) <= 60
+
+
+def test_retry_after_is_honoured_in_seconds_or_as_a_date_and_capped():
+    assert retry_delay(1, retry_after="7", cap=300) == 7
+    assert retry_delay(1, retry_after="9999", cap=60) == 60
+    in_ten = format_datetime(datetime.now(UTC) + timedelta(seconds=10), usegmt=True)
+    assert 8 <= retry_delay(1, retry_after=in_ten, cap=300) <= 10
+    assert retry_delay(3, retry_after="soon", cap=300) <= 8  # unreadable: plain backoff
+
+
+def test_a_delivery_id_is_stable_per_event_and_subscriber():
+    assert delivery_id(EVENT, "site") == delivery_id(dict(EVENT, at="later"), "site")
+    assert delivery_id(EVENT, "site") != delivery_id(EVENT, "partner")
+    assert delivery_id(EVENT, "site") != delivery_id(dict(EVENT, type="review.failed"), "site")
+
+
+def test_the_body_is_a_standard_webhooks_envelope_and_verifies():
+    secret = new_secret()
+    body = webhook_body(EVENT)
+    payload = json.loads(body)
+    assert payload["type"] == "review.rejected" and payload["timestamp"] == EVENT["at"]
+    assert payload["data"]["errors"] == [{"field": "rating", "message": "too high"}]
+    headers = sign_delivery(secret, msg_id="msg_x", body=body, now=time.time())
+    Webhook(secret).verify(body, headers)  # raises if the signature were wrong
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"url": "ftp://x", "secret": new_secret(), "events": ["review.published"]},
+        {"url": "https://x", "secret": "plain", "events": ["review.published"]},
+        {"url": "https://x", "secret": new_secret(), "events": []},
+    ],
+)
+def test_bad_subscribers_are_refused_by_name(entry):
+    with pytest.raises(ValueError, match="subscriber 'site'"):
+        parse_subscribers({"subscribers": {"site": entry}})

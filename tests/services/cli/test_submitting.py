@@ -9,6 +9,7 @@ import os
 import pty
 import subprocess
 import sys
+import tempfile
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -169,7 +170,7 @@ def test_without_out_a_new_temporary_folder_is_used_and_an_empty_one_removed(tmp
     good = write_json(tmp_path / "good.json", fixture_json("glasshouse.json"))
     try:
         assert preview_files([good]) == 0
-        assert made[1].parent == Path(submitting.tempfile.gettempdir())
+        assert made[1].parent == Path(tempfile.gettempdir())
         assert (made[1] / "reviews/glasshouse-2025/index.html").is_file()
         assert f"Preview: {made[1]}" in capsys.readouterr().out
     finally:

@@ -516,7 +516,7 @@ def test_the_documented_alerts_parse_and_name_only_metrics_that_exist(client):
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.parser import text_string_to_metric_families
 
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "OPERATIONS.md").read_text()
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "OPERATIONS.md").read_text()
     [rules] = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", doc, re.S) if "groups:" in block]
     alerts = {rule["alert"]: rule for rule in rules["groups"][0]["rules"]}
     assert {

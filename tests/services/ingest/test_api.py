@@ -216,3 +216,32 @@ def test_a_withdrawal_whose_body_does_not_name_the_review_gets_400_saying_what_t
     response = local_stack.client.request("DELETE", f"/v1/reviews/{submission_id}", content=body, headers=headers)
     problem = assert_problem(response, 400)
     assert says in problem["detail"] and f'{{"id": "{submission_id}"}}' in problem["detail"]
+
+
+@pytest.mark.parametrize(
+    "broken",
+    ['{"writers": {"alice": {"secrets": ["whsec_', '{"writers": {"alice": {"secrets": ["plain-password"]}}}'],
+    ids=["half-written", "invalid"],
+)
+def test_a_broken_writers_file_is_refused_and_the_last_good_one_stays_in_force(local_stack, broken):
+    good = local_stack.writers_file.read_text()
+    log = local_stack.dir / "ingest.log"
+    offset = log.stat().st_size
+    assert local_stack.submit(b"{").status_code == 400  # the good file is loaded
+    try:
+        local_stack.writers_file.write_text(broken)
+        later = time.time() + 2  # a new mtime even on a coarse-clocked filesystem
+        os.utime(local_stack.writers_file, (later, later))
+        for _ in range(3):
+            assert local_stack.submit(b"{").status_code == 400  # authenticated by the last good copy
+        lines = [line for line in log.read_text()[offset:].splitlines() if "writers" in line and "refused" in line]
+        assert len(lines) == 1, lines  # one line per refused version, not one per request
+        assert str(local_stack.writers_file) in lines[0]
+        for writer in json.loads(good)["writers"].values():
+            assert all(secret.removeprefix("whsec_") not in lines[0] for secret in writer["secrets"])
+        assert "plain-password" not in lines[0]
+    finally:
+        local_stack.writers_file.write_text(good)
+        later = time.time() + 4
+        os.utime(local_stack.writers_file, (later, later))
+    assert local_stack.submit(b"{").status_code == 400

@@ -107,6 +107,15 @@ def webhook_key(writer: str, webhook_id: str) -> str:
     return f"marquee:webhook:{writer}:{webhook_id}"
 
 
+def withdrawal_key(writer: str, webhook_id: str) -> str:
+    """The claim on a webhook-id a writer used to withdraw a review: that review's id.
+
+    Apart from submissions' claims, so that a submission reusing the id is never answered
+    with the withdrawn review's id as if it were its own.
+    """
+    return f"marquee:withdrawal:{writer}:{webhook_id}"
+
+
 @dataclass(frozen=True)
 class NewSubmission:
     id: str
@@ -179,6 +188,18 @@ class SubmissionStates:
                     client=pipe,
                 )
             pipe.execute()
+
+    def claim_withdrawal(self, id: str, *, writer: str, webhook_id: str) -> bool:
+        """Claim the webhook-id of a withdrawal of ``id``; False if the writer used it already.
+
+        Remembered as long as submissions' webhook-ids, well past the five minutes a
+        signature is good for, so a captured withdrawal can never be sent again.
+        """
+        return bool(self.redis.set(withdrawal_key(writer, webhook_id), id, nx=True, ex=WEBHOOK_MEMORY_SECONDS))
+
+    def release_withdrawal(self, *, writer: str, webhook_id: str) -> None:
+        """Give a claimed webhook-id back: nothing was withdrawn, so the writer may send it again."""
+        self.redis.delete(withdrawal_key(writer, webhook_id))
 
     def advance(self, id: str, state: State, *, stage: str, event: dict | None = None, **fields: str) -> State | None:
         """Move ``id`` forward to ``state`` and return the state it is in afterwards.

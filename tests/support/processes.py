@@ -332,8 +332,15 @@ class Stack:
         )
 
     def withdraw(self, submission_id: str, *, secret: str | None = None) -> httpx.Response:
-        signed = sign(secret or self.secret, msg_id=f"msg_{uuid.uuid4().hex}", timestamp=int(time.time()), body=b"")
-        return self.client.delete(f"/v1/reviews/{submission_id}", headers=signed)
+        # The body names the review, so the signature is good for it alone.
+        body = json.dumps({"id": submission_id}).encode()
+        signed = sign(secret or self.secret, msg_id=f"msg_{uuid.uuid4().hex}", timestamp=int(time.time()), body=body)
+        return self.client.request(
+            "DELETE",
+            f"/v1/reviews/{submission_id}",
+            content=body,
+            headers={**signed, "content-type": "application/json"},
+        )
 
     def status(self, submission_id: str) -> dict:
         response = self.client.get(f"/v1/reviews/{submission_id}")

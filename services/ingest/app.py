@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -201,7 +201,11 @@ def create_app() -> FastAPI:
     @app.get("/readyz")
     def readyz() -> Any:
         rt = get_runtime()
-        checks = {"redis": rt.states.redis.ping, "archive": rt.archive.ping, "publish": rt.publish.ping}
+        checks: dict[str, Callable[[], object]] = {
+            "redis": rt.states.redis.ping,
+            "archive": rt.archive.ping,
+            "publish": rt.publish.ping,
+        }
         failed = []
         for name, check in checks.items():
             try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import feedparser
 import jsonschema
@@ -50,7 +51,7 @@ START = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
 
 def review(n: int, **changes) -> Review:
-    base = {
+    base: dict[str, Any] = {
         "id": f"{n:032x}",
         "writer": "alice",
         "slug": f"film-{n}",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import redis
@@ -55,7 +56,7 @@ def store(tmp_path):
 
 
 def review(name: str, n: int = 0, **changes) -> Review:
-    base = {
+    base: dict[str, Any] = {
         "id": f"{n:032x}",
         "writer": "alice",
         "slug": name,

@@ -89,7 +89,7 @@ def redis_benchmark(root: Path) -> dict:
     """redis-benchmark on a redis-server configured as the bench's (append-only), 50 clients."""
     server = RedisServer(root / "redis-benchmark").start()
     try:
-        out = {}
+        out: dict[str, dict[str, float | None]] = {}
         for label, extra in (("single", []), ("pipelined-16", ["-P", "16"])):
             done = subprocess.run(
                 [

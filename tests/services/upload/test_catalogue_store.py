@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -27,7 +27,7 @@ from services.upload.catalogue import (
 )
 from services.upload.catalogue_store import Catalogue, publish, withdraw
 from shared.models import Review
-from shared.storage import LocalStore, ObjectInfo
+from shared.storage import LocalStore, ObjectInfo, Store
 from tests.support.processes import RedisServer
 
 BASE = "http://127.0.0.1:8000/site"
@@ -141,7 +141,9 @@ def measure(client: redis.Redis, store, n: int) -> dict:
     """Publish review number ``n``; count the Redis commands and bytes and the store calls it took."""
     counting = CountingStore(store)
     client.config_resetstat()
-    result = publish(client, counting, review(f"film-{n:06d}", n), base_url=BASE, now=START)
+    result = publish(
+        client, cast(Store, counting), review(f"film-{n:06d}", n), base_url=BASE, now=START
+    )  # no copy: unused
     stats = client.info("commandstats")
     # Loading a script the server has not seen yet is a one-off, not a cost of publishing.
     ignored = ("cmdstat_info", "cmdstat_config|resetstat", "cmdstat_script|load")
@@ -294,7 +296,8 @@ def test_a_revision_updates_its_entry_in_place_and_keeps_its_id(client, store):
 def test_publishing_the_same_review_again_writes_nothing(client, store):
     publish(client, store, review("once", 1), base_url=BASE)
     counting = CountingStore(store)
-    assert publish(client, counting, review("once", 1), base_url=BASE).written == []
+    again = publish(client, cast(Store, counting), review("once", 1), base_url=BASE)  # no copy: unused
+    assert again.written == []
     assert counting.calls["put"] == 0
 
 

@@ -128,15 +128,15 @@ def parse_text_review(text: str, *, title: str | None = None) -> ReviewSubmissio
         header = next(((name, m) for name, p in _HEADERS if (m := p.match(line))), None)
         if header is None:
             break
-        name, match = header
-        fields[name] = match.group("v").strip()
+        name, header_match = header
+        fields[name] = header_match.group("v").strip()
         index += 1
 
     body_lines: list[str] = []
     tail: list[str] = []
     for position in range(index, len(lines)):
-        if match := _BYLINE.match(lines[position]):
-            fields["author"] = match.group("v").strip()
+        if byline := _BYLINE.match(lines[position]):
+            fields["author"] = byline.group("v").strip()
             tail = lines[position + 1 :]
             break
         if not _FURNITURE.match(lines[position]):

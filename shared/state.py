@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 import redis
 
@@ -247,19 +248,20 @@ class SubmissionStates:
         return state, event
 
     def set_fields(self, id: str, **fields: str) -> None:
-        self.redis.hset(_hash(id), mapping=fields)
+        self.redis.hset(_hash(id), mapping=fields)  # type: ignore[arg-type]  # redis-py's Mapping key is invariant: it refuses a dict[str, str]
 
     def fields(self, id: str, *names: str) -> dict[str, str] | None:
         """Some fields of the submission's record, in one HMGET (not its history, as ``get``
         reads too); None if Redis knows no such submission. A field not set reads "" here."""
-        state, *values = self.redis.hmget(_hash(id), ["state", *names])
+        # The client decodes (shared.connection): str, where redis-py's types say bytes | str.
+        state, *values = cast("list[str | None]", self.redis.hmget(_hash(id), ["state", *names]))
         if state is None:
             return None
         return {"state": state, **{name: value or "" for name, value in zip(names, values, strict=True)}}
 
     def state_of(self, id: str) -> str | None:
         """The submission's state alone: one HGET, for stages that need nothing else."""
-        return self.redis.hget(_hash(id), "state")
+        return cast("str | None", self.redis.hget(_hash(id), "state"))  # decoded: str
 
     def get(self, id: str) -> dict | None:
         with self.redis.pipeline(transaction=False) as pipe:
@@ -280,7 +282,7 @@ class SubmissionStates:
 
     def take_due(self, *, now: float) -> list[str]:
         """Remove and return the held submissions whose time has come (each to one caller)."""
-        due = self.redis.zrangebyscore(SCHEDULE, "-inf", now)
+        due = cast("list[str]", self.redis.zrangebyscore(SCHEDULE, "-inf", now))  # decoded: str
         return [id for id in due if self.redis.zrem(SCHEDULE, id)]
 
     def unschedule(self, id: str) -> None:

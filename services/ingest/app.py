@@ -12,7 +12,7 @@ import contextlib
 import gc
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -231,7 +231,11 @@ def create_app() -> FastAPI:
     @app.get("/readyz")
     def readyz() -> Any:
         rt = get_runtime()
-        checks = {"redis": rt.states.redis.ping, "archive": rt.archive.ping, "publish": rt.publish.ping}
+        checks: dict[str, Callable[[], object]] = {
+            "redis": rt.states.redis.ping,
+            "archive": rt.archive.ping,
+            "publish": rt.publish.ping,
+        }
         failed = []
         for name, check in checks.items():
             try:

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import httpx
 import redis
@@ -33,6 +34,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def launched(process: subprocess.Popen | None) -> subprocess.Popen:
+    """``process``, which a test or bench holds once it has started it."""
+    assert process is not None, "the process has not been started"
+    return process
+
+
+def read_stream(client: redis.Redis, name: str, *, min: str = "-") -> list[tuple[str, dict[str, str]]]:
+    """XRANGE from ``min``: (entry id, fields) pairs; the clients here decode, so all str
+    (redis-py's types allow bytes, and RESP3's shapes, too)."""
+    return cast("list[tuple[str, dict[str, str]]]", client.xrange(name, min=min))
 
 
 def poll(check: Callable[[], object], *, timeout: float, what: str, interval: float = 0.05):
@@ -358,6 +371,6 @@ class Stack:
     def events(self, type_: str, submission_id: str) -> list[dict]:
         return [
             fields
-            for _, fields in self.redis.xrange("marquee:events")
+            for _, fields in read_stream(self.redis, "marquee:events")
             if fields.get("type") == type_ and fields.get("id") == submission_id
         ]

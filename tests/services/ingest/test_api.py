@@ -6,6 +6,7 @@ import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,7 @@ def submission_count(stack) -> int:
 @pytest.mark.parametrize("attempt", ["wrong secret", "stale", "future", "unknown writer", "other writer", "unsigned"])
 def test_requests_that_cannot_be_authenticated_get_401_with_no_hint(local_stack, attempt):
     before = submission_count(local_stack)
-    kwargs = {
+    cases: dict[str, dict[str, Any]] = {
         "wrong secret": {"secret": new_secret()},
         # Half a minute past the 300 s tolerance, so that a slow machine's delay in
         # delivering the request cannot bring it back within it.
@@ -40,7 +41,8 @@ def test_requests_that_cannot_be_authenticated_get_401_with_no_hint(local_stack,
         "future": {"timestamp": int(time.time()) + 330},
         "unknown writer": {"writer": "mallory"},
         "other writer": {"secret": local_stack.other_secret},  # bob's secret, alice's path
-    }.get(attempt, {})
+    }
+    kwargs = cases.get(attempt, {})
     if attempt == "unsigned":
         response = local_stack.client.post(
             "/v1/writers/alice/reviews", content=REVIEW, headers={"content-type": "application/json"}

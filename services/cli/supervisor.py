@@ -428,8 +428,9 @@ def listen(fatal_file: Path) -> None:
         name = fields.get("processname", "?")
         if event == "PROCESS_STATE_EXITED" and fields.get("expected") == "0":
             _say(f"{name} exited unexpectedly; starting it again (see var/log/{name}.log)")
-        elif event == "PROCESS_STATE_BACKOFF":
-            _say(f"{name} exited while starting; trying again shortly (see var/log/{name}.log)")
+        elif event == "PROCESS_STATE_BACKOFF" and (tries := int(fields.get("tries", 0))) <= START_RETRIES:
+            # supervisord waits a second longer each time; after the last it gives up (FATAL).
+            _say(f"{name} exited while starting; trying again in {tries} s (see var/log/{name}.log)")
         elif event == "PROCESS_STATE_FATAL":
             fatal_file.write_text(name + "\n")
             os.kill(os.getppid(), signal.SIGTERM)  # supervisord: stop everything

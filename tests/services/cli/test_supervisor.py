@@ -249,7 +249,8 @@ def test_a_child_that_keeps_crashing_stops_the_stack_naming_it(run_in, tmp_path)
     output = run.text()
     assert run.process.returncode == 1, output
     assert "marquee run: worker-notify keeps crashing; see var/log/worker-notify.log" in output
-    assert "worker-notify exited while starting; trying again shortly" in output  # retried first
+    for seconds in (1, 2, 3):  # retried first, waiting longer each time
+        assert f"worker-notify exited while starting; trying again in {seconds} s" in output, output
     assert output.rstrip().endswith("stopped."), output
     assert "test: the notify worker fails at once" in run.log("worker-notify")
     assert "gave up: worker-notify entered FATAL state" in run.log("supervisord")

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import http.client
 import json
 import os
 import shlex
@@ -58,6 +59,7 @@ from shared.writers import new_secret
 STOP_GRACE_SECONDS = 15  # each child's time to finish what it holds, then SIGKILL
 START_SECONDS = 5  # a child that exits sooner than this after starting did not start
 START_RETRIES = 3  # failed starts in a row before a child is given up (FATAL)
+RPC_TIMEOUT_SECONDS = 10  # a call to supervisord's XML-RPC interface
 UNIX_PATH_MAX = 100  # a unix socket's path must be shorter than about 108 bytes
 
 
@@ -216,10 +218,8 @@ stderr_logfile_maxbytes=0
         )
 
     def rpc(self):
-        from supervisor.xmlrpc import SupervisorTransport
-
-        transport = SupervisorTransport(None, None, serverurl=f"unix://{self.socket}")
-        return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
+        """supervisord's XML-RPC interface, over its unix socket, each call bounded."""
+        return xmlrpc.client.ServerProxy("http://localhost", transport=_UnixTransport(self.socket)).supervisor
 
     def check_alive(self) -> bool:
         """True while all is well; Stopping once a child is given up, SystemExit if supervisord has gone."""
@@ -255,9 +255,7 @@ stderr_logfile_maxbytes=0
         """Ask supervisord to stop everything and wait; if it cannot, kill what it ran."""
         process = self.supervisord
         if process is not None:
-            children: list[int] = []
-            with contextlib.suppress(Exception):  # supervisord may be gone, or not yet listening
-                children = [info["pid"] for info in self.rpc().getAllProcessInfo() if info["pid"]]
+            children = _children(process.pid)  # each leads its own process group
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
             # supervisord waits STOP_GRACE_SECONDS for the app group, then as long for Redis.
@@ -270,9 +268,42 @@ stderr_logfile_maxbytes=0
                         os.killpg(pid, signal.SIGKILL)
                 process.wait()
         (self.var / "stack.json").unlink(missing_ok=True)
+        self.fatal_file.unlink(missing_ok=True)
         self.socket.unlink(missing_ok=True)
         if self.socket_dir is not None:
             shutil.rmtree(self.socket_dir, ignore_errors=True)
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path):
+        super().__init__("localhost", timeout=RPC_TIMEOUT_SECONDS)
+        self.unix_path = str(path)
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+class _UnixTransport(xmlrpc.client.Transport):
+    def __init__(self, path: Path):
+        super().__init__()
+        self.unix_path = path
+
+    def make_connection(self, host):
+        return _UnixConnection(self.unix_path)
+
+
+def _children(parent: int) -> list[int]:
+    """The pids whose parent is ``parent``, from /proc."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                if int(stat[stat.rfind(")") + 2 :].split()[1]) == parent:
+                    pids.append(int(entry.name))
+    return pids
 
 
 def run_stack(root: Path) -> None:

@@ -4,18 +4,24 @@ cover pyproject.toml at the versions it pins."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
+import time
 import tomllib
 from pathlib import Path
 
+import httpx
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from tests.deploy.support import REPO
+from tests.support.processes import free_port, poll
 
 MAKE = shutil.which("make")
 pytestmark = pytest.mark.skipif(MAKE is None, reason="make is not installed")
@@ -197,3 +203,84 @@ def test_the_run_lock_has_no_test_tools():
     pins = read_lock("run.txt")
     tools = {"pytest", "ruff", "mypy", "selenium", "moto", "hypothesis", "schemathesis", "import-linter", "flower"}
     assert not tools & pins.keys(), f"test tools in the run lock: {sorted(tools & pins.keys())}"
+
+
+# --- end to end: `make run` in a fresh copy, with no browser, Java or apt-get on PATH ----------
+
+
+def started_under(root: Path) -> list[int]:
+    """Processes whose command line names ``root``: only ever ones this test started."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if str(root).encode() in (entry / "cmdline").read_bytes():
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(420)
+@pytest.mark.skipif(
+    os.environ.get("MARQUEE_TEST_MAKE_RUN") != "1",
+    reason="installs the run lock from PyPI into a fresh virtualenv (1-2 minutes): set MARQUEE_TEST_MAKE_RUN=1",
+)
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+@pytest.mark.skipif(not all(f.exists() for f in FONTS), reason="the DejaVu fonts are not installed here")
+def test_make_run_in_a_fresh_copy_starts_the_stack_without_chromium_or_java(tmp_path):
+    root = tmp_path / "marquee"
+    shutil.copytree(
+        REPO, root, ignore=shutil.ignore_patterns(".git", ".venv", "var", "__pycache__", "*.egg-info", ".*_cache")
+    )
+    path = tmp_path / "bin"
+    path.mkdir()
+    base_python = getattr(sys, "_base_executable", sys.executable)
+    for name, target in {
+        "python3": base_python,
+        "redis-server": shutil.which("redis-server"),
+        **{tool: shutil.which(tool) for tool in ("id", "grep", "touch", "sh", "env")},
+    }.items():
+        assert target is not None, name
+        (path / name).symlink_to(target)
+    port = free_port()
+    env = {"HOME": os.environ.get("HOME", str(tmp_path)), "PATH": str(path), "MARQUEE_INGEST_PORT": str(port)}
+    log = (tmp_path / "make-run.log").open("w")
+    process = subprocess.Popen(
+        [MAKE, "--no-print-directory", "run"],  # type: ignore[list-item]
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        poll(
+            lambda: (
+                process.poll() is None and httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+            ),
+            timeout=300,
+            what="make run's ingest /readyz",
+            interval=1,
+        )
+        installed = subprocess.run(
+            [str(root / ".venv/bin/python"), "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True
+        ).stdout.lower()
+        assert "celery==5.7.0" in installed and "kombu==5.7.0" in installed
+        assert not {"pytest", "selenium", "ruff", "moto"} & {line.split("==")[0] for line in installed.split()}
+        os.killpg(process.pid, signal.SIGTERM)
+        assert process.wait(timeout=60) is not None
+        assert "stopped." in (tmp_path / "make-run.log").read_text()
+        time.sleep(0.5)
+        assert started_under(root) == [], "make run left processes behind"
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        for pid in started_under(root):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        log.close()

@@ -25,13 +25,19 @@ ENV PATH=/opt/marquee/bin:$PATH
 WORKDIR /src
 # Only what the package is built from: never var/, .env or a writers file.
 COPY pyproject.toml README.md ./
+COPY requirements/deploy.txt ./requirements/
 COPY shared ./shared
 COPY services ./services
 
-# Every dependency ships wheels, so no compiler is needed. The `deploy` extra adds
-# what the services need beyond the library (Flower); the import check fails the
-# build if it is missing rather than shipping an image whose flower service dies.
-RUN pip install --no-cache-dir "/src[deploy]" \
+# The dependencies come from the lock (`make lock`): exact versions, every file checked
+# against its hash. It is the run lock plus the `deploy` extra, what the services need
+# beyond the library (Flower). Then Marquee itself, resolving nothing more. Every
+# dependency ships wheels, so no compiler is needed. `pip check` fails the build if the
+# lock does not cover pyproject.toml, the import check if Flower is missing, rather than
+# shipping an image whose flower service dies.
+RUN pip install --no-cache-dir --require-hashes -r requirements/deploy.txt \
+    && pip install --no-cache-dir --no-deps "/src[deploy]" \
+    && pip check \
     && python -c "import flower, services.cli.main, services.ingest.app"
 
 # --- runtime: the virtualenv, fonts, and an unprivileged user -----------------------------

@@ -1,27 +1,44 @@
 # Marquee: `make run` starts the whole stack locally; `make test` runs the whole suite.
-# Both set up what a fresh machine lacks first: system packages, then the virtualenv.
+# Both set up what a fresh machine lacks first: system packages, then the virtualenv, each
+# with only what that command needs. `make lock` refreshes the pinned Python dependencies.
 
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
 
 # Debian package : a command or file that shows it is installed.
-SYSTEM_PACKAGES := redis-server:redis-server fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf \
-	fonts-dejavu-extra:/usr/share/fonts/truetype/dejavu/DejaVuSerif-Italic.ttf \
-	chromium:chromium chromium-driver:chromedriver default-jre-headless:java
+# Running needs Redis and the fonts the social images are drawn with.
+RUN_PACKAGES := redis-server:redis-server \
+	fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf \
+	fonts-dejavu-extra:/usr/share/fonts/truetype/dejavu/DejaVuSerif-Italic.ttf
+# Testing also needs a browser for the Selenium tests and Java for the HTML checker.
+TEST_PACKAGES := chromium:chromium chromium-driver:chromedriver default-jre-headless:java
+# What `make system-deps` checks (`make bench` passes its own).
+SYSTEM_PACKAGES := $(RUN_PACKAGES) $(TEST_PACKAGES)
 
-.PHONY: run test lint chaos bench system-deps venv clean
+# The Python dependencies, pinned with hashes for Python 3.11 on Linux (`make lock` writes
+# them): run.txt is pyproject's dependencies, test.txt adds the `test` extra, deploy.txt the
+# `deploy` extra (the image), bench.txt the `test` and `bench` extras. Each extends the one
+# before at the same versions, so what the tests exercise is what runs.
+LOCK_RUN := requirements/run.txt
+LOCK_TEST := requirements/test.txt
+LOCK_DEPLOY := requirements/deploy.txt
+LOCK_BENCH := requirements/bench.txt
+UV_VERSION := 0.13.9
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --python-version 3.11 \
+	--python-platform linux --custom-compile-command "make lock" $(LOCK_ARGS)
 
-run: system-deps venv
+.PHONY: run test lint chaos bench lock system-deps system-deps-run system-deps-test venv venv-run venv-test venv-bench clean
+
+run: system-deps-run venv-run
 	$(BIN)/marquee run
 
-test: system-deps venv lint
+test: system-deps-test venv-test lint
 	$(BIN)/pytest
 
 # Style, format, types and the import layers (pyproject.toml); `make test` runs it first.
-lint: venv
+lint: venv-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
@@ -29,29 +46,71 @@ lint: venv
 
 # The fault campaign against the real local stack (docs/RELIABILITY.md); bounded, loopback only.
 # MARQUEE_CHAOS_SCALE=0.1 for a quick look, MARQUEE_CHAOS_ONLY=1,3 for some scenarios.
-chaos: system-deps venv
+chaos: system-deps-run venv-test
 	$(BIN)/python -m tests.chaos.campaign
 
 # Benchmarks (docs/PERFORMANCE.md): about ten minutes on two cores; loopback only.
-bench: system-deps venv
-	@$(MAKE) --no-print-directory SYSTEM_PACKAGES="wrk:wrk" system-deps
-	@$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+bench: system-deps-run venv-bench
+	@$(call require_packages,wrk:wrk,make bench)
 	$(BIN)/python -m tests.bench
 
-venv: $(STAMP)
-
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Marquee needs Python 3.11 or newer; $(PYTHON) is " + sys.version.split()[0])'
+# Refresh the lock files from pyproject.toml, keeping every pin that still fits;
+# `make lock LOCK_ARGS=--upgrade` moves everything to the newest releases that fit,
+# `LOCK_ARGS="--upgrade-package fastapi"` one package. Commit the result.
+lock:
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "installing Python packages into $(VENV)…"
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "^WARNING: Location"; test $${PIPESTATUS[0]} -eq 0
-	@touch $(STAMP)
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)" 2>&1 | grep -v "^WARNING: Location"; test -x $(BIN)/uv
+	@mkdir -p requirements
+	$(UV_COMPILE) -o $(LOCK_RUN)
+	$(UV_COMPILE) --extra test -c $(LOCK_RUN) -o $(LOCK_TEST)
+	$(UV_COMPILE) --extra deploy -c $(LOCK_RUN) -o $(LOCK_DEPLOY)
+	$(UV_COMPILE) --extra test --extra bench -c $(LOCK_TEST) -o $(LOCK_BENCH)
+
+# --- the virtualenv: the run lock for `make run`, the test lock for `make test` -------------
+
+venv-run: $(VENV)/.installed-run
+venv-test: $(VENV)/.installed-test
+venv-bench: $(VENV)/.installed-bench
+venv: venv-test
+
+# A changed lock file (or pyproject.toml) reinstalls.
+$(VENV)/.installed-run: pyproject.toml $(LOCK_RUN)
+	$(call install_lock,$(LOCK_RUN))
+
+$(VENV)/.installed-test: pyproject.toml $(LOCK_TEST)
+	$(call install_lock,$(LOCK_TEST))
+
+$(VENV)/.installed-bench: pyproject.toml $(LOCK_BENCH)
+	$(call install_lock,$(LOCK_BENCH))
+
+# The lock's exact files (pip checks every hash), then Marquee itself without resolving
+# anything more; `pip check` catches a lock that no longer covers pyproject.toml.
+define install_lock
+@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Marquee needs Python 3.11 or newer; $(PYTHON) is " + sys.version.split()[0])'
+@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+@echo "installing Python packages from $(1) into $(VENV)…"
+@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+@$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r $(1) 2>&1 | grep -v "^WARNING: Location"; test $${PIPESTATUS[0]} -eq 0
+@$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e . 2>&1 | grep -v "^WARNING: Location"; test $${PIPESTATUS[0]} -eq 0
+@$(BIN)/python -m pip check >/dev/null || { $(BIN)/python -m pip check; echo "$(1) does not match pyproject.toml: run make lock"; exit 1; }
+@touch $@
+endef
+
+# --- system packages: apt-get when root, otherwise a message saying what to install -----------
+
+system-deps-run:
+	@$(call require_packages,$(RUN_PACKAGES),make run)
+
+system-deps-test:
+	@$(call require_packages,$(RUN_PACKAGES) $(TEST_PACKAGES),make test)
 
 system-deps:
-	@missing=""; \
-	for entry in $(SYSTEM_PACKAGES); do \
-	  package=$${entry%%:*}; probe=$${entry#*:}; \
+	@$(call require_packages,$(SYSTEM_PACKAGES),Marquee)
+
+# $(1): package:probe entries; $(2): who needs them, for the message.
+require_packages = missing=""; \
+	for entry in $(1); do \
+	  package=$${entry%%:*}; probe=$${entry\#*:}; \
 	  command -v "$$probe" >/dev/null 2>&1 || [ -e "$$probe" ] || missing="$$missing $$package"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -59,7 +118,7 @@ system-deps:
 	    echo "installing system packages:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  else \
-	    echo "Marquee needs these system packages, which are not installed:$$missing"; \
+	    echo "$(2) needs these system packages, which are not installed:$$missing"; \
 	    echo "Install them (Debian/Ubuntu: sudo apt-get install$$missing) and run make again."; \
 	    exit 1; \
 	  fi; \

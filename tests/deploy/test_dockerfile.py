@@ -72,7 +72,23 @@ def test_build_stage_copies_only_the_package_sources(stages):
     for copy in stages[0].all("COPY"):
         words = [w for w in copy.args.split() if not w.startswith("--")]
         sources |= {w.rstrip("/").removeprefix("./") for w in words[:-1]}
-    assert sources <= {"pyproject.toml", "shared", "services", "README.md"}, sources
+    assert sources <= {"pyproject.toml", "shared", "services", "README.md", "requirements/deploy.txt"}, sources
+
+
+def test_build_stage_installs_the_dependencies_from_the_lock_with_hashes(stages):
+    installs = [
+        command.strip()
+        for run in stages[0].all("RUN")
+        for command in re.split(r"&&", run.args)
+        if re.search(r"\bpip\b.*\binstall\b", command)
+    ]
+    locks = [m.group(1) for c in installs if (m := re.search(r"--require-hashes -r (\S+)", c))]
+    assert locks == ["requirements/deploy.txt"], installs
+    assert (REPO / locks[0]).is_file()
+    copied = " ".join(copy.args for copy in stages[0].all("COPY"))
+    assert locks[0] in copied, "the lock must be copied into the build stage"
+    others = [c for c in installs if "--require-hashes" not in c]
+    assert others and all("--no-deps" in c for c in others), f"everything else must resolve nothing: {others}"
 
 
 def test_final_stage_installs_the_fonts(final):
@@ -179,5 +195,5 @@ def test_dockerignore_keeps_secrets_and_local_state_out():
         "shared/__pycache__/cli.cpython-311.pyc",
     ):
         assert dockerignored(path, patterns), f"{path} would be sent to the build"
-    for path in ("pyproject.toml", "shared/cli.py", "shared/site/templates/article.html"):
+    for path in ("pyproject.toml", "requirements/deploy.txt", "shared/cli.py", "shared/site/templates/article.html"):
         assert not dockerignored(path, patterns), f"{path} is needed by the build"

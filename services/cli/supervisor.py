@@ -99,7 +99,7 @@ def ensure_writers_file(path: Path) -> bool:
     return True
 
 
-def _value(text: str) -> str:
+def _value(text: str | Path) -> str:
     """A value for supervisord's config file, which expands ``%(name)s``."""
     return str(text).replace("%", "%%")
 

@@ -195,8 +195,10 @@ def test_each_lock_covers_pyproject_at_the_versions_of_the_lock_it_extends(lock,
             f"requirements/{lock} has {name}=={version}, pyproject.toml wants {requirement}: run make lock"
         )
     if base is not None:
-        for name, (version, _) in read_lock(base).items():
-            assert pins.get(name, (version,))[0] == version, f"{name}: {lock} and {base} disagree; run make lock"
+        for base_name, (version, _) in read_lock(base).items():
+            assert pins.get(base_name, (version,))[0] == version, (
+                f"{base_name}: {lock} and {base} disagree; run make lock"
+            )
 
 
 def test_the_run_lock_has_no_test_tools():

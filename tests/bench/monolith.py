@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from services.render.article import public_review, render_article
-from services.social.teasers import instagram_files, youtube_files
+from services.social.instagram import instagram_files
+from services.social.youtube import youtube_files
 from services.upload.catalogue_store import publish, share_image_key
 from services.upload.publishing import (
     ASSET_CACHE_CONTROL,

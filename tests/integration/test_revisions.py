@@ -43,6 +43,8 @@ def test_submitting_again_publishes_a_new_revision_at_the_same_slug(local_stack)
     assert (before["revision"], after["revision"]) == (1, 2)
     data = httpx.get(second["urls"]["review"]).json()
     assert data["revision"] == 2 and data["note"] == "Director's cut."
+    # A revision keeps the first publication's date and says when it was revised.
+    assert data["date_published"] < data["date_modified"]
 
     unchanged = [
         a["key"]

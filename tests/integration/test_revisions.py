@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from pathlib import Path
@@ -35,29 +36,34 @@ def test_submitting_again_publishes_a_new_revision_at_the_same_slug(local_stack)
     first = publish(local_stack, review(title=title, note="First cut."))
     before = manifest(first)
     root = Path(local_stack.env["MARQUEE_PUBLISH_URL"])
-    stats = {a["key"]: (root / a["key"]).stat() for a in before["assets"]}
+    slug = first["slug"]
+
+    def by_name(m: dict) -> dict[str, str]:  # name → hash, the revision prefix dropped
+        return {a["key"].split("/", 4)[4]: a["sha256"] for a in m["assets"]}
+
+    stable = {name: (root / "reviews" / slug / name).stat() for name in by_name(before)}
 
     second = publish(local_stack, review(title=title, note="Director's cut."))
     after = manifest(second)
     assert second["slug"] == first["slug"] and second["id"] != first["id"]
     assert (before["revision"], after["revision"]) == (1, 2)
+    assert all(a["key"].startswith(f"reviews/{slug}/r/2/") for a in after["assets"])
     data = httpx.get(second["urls"]["review"]).json()
     assert data["revision"] == 2 and data["note"] == "Director's cut."
     # A revision keeps the first publication's date and says when it was revised.
     assert data["date_published"] < data["date_modified"]
 
-    unchanged = [
-        a["key"]
-        for a in after["assets"]
-        if a["sha256"] in {b["sha256"] for b in before["assets"] if b["key"] == a["key"]}
-    ]
-    changed = [a["key"] for a in after["assets"] if a["key"] not in unchanged]
+    old, new = by_name(before), by_name(after)
+    unchanged = [name for name in new if old.get(name) == new[name]]
+    changed = [name for name in new if name not in unchanged]
     assert unchanged and changed
-    for key in unchanged:  # not written again: the very same file
-        now = (root / key).stat()
-        assert (now.st_ino, now.st_mtime_ns) == (stats[key].st_ino, stats[key].st_mtime_ns), key
-    for key in changed:
-        assert (root / key).stat().st_mtime_ns != stats[key].st_mtime_ns
+    for name in unchanged:  # the stable key is not written again: the very same file
+        now = (root / "reviews" / slug / name).stat()
+        assert (now.st_ino, now.st_mtime_ns) == (stable[name].st_ino, stable[name].st_mtime_ns), name
+    for name in changed:
+        assert (root / "reviews" / slug / name).stat().st_mtime_ns != stable[name].st_mtime_ns
+    for asset in before["assets"]:  # the first revision's own copies stay as its manifest says
+        assert hashlib.sha256((root / asset["key"]).read_bytes()).hexdigest() == asset["sha256"], asset["key"]
 
 
 def test_replaces_revises_a_review_even_under_a_new_title(local_stack):

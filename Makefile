@@ -25,6 +25,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # The fault campaign against the real local stack (docs/RELIABILITY.md); bounded, loopback only.
 # MARQUEE_CHAOS_SCALE=0.1 for a quick look, MARQUEE_CHAOS_ONLY=1,3 for some scenarios.
@@ -65,4 +66,4 @@ system-deps:
 	fi
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache

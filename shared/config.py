@@ -73,7 +73,7 @@ class MissingSettingError(SystemExit):
 @functools.lru_cache(maxsize=1)
 def get_settings() -> Settings:
     try:
-        return Settings()  # type: ignore[call-arg]
+        return Settings()
     except ValidationError as exc:
         lines = []
         for err in exc.errors():

@@ -128,15 +128,15 @@ def parse_text_review(text: str, *, title: str | None = None) -> ReviewSubmissio
         header = next(((name, m) for name, p in _HEADERS if (m := p.match(line))), None)
         if header is None:
             break
-        name, match = header
-        fields[name] = match.group("v").strip()
+        name, header_match = header
+        fields[name] = header_match.group("v").strip()
         index += 1
 
     body_lines: list[str] = []
     tail: list[str] = []
     for position in range(index, len(lines)):
-        if match := _BYLINE.match(lines[position]):
-            fields["author"] = match.group("v").strip()
+        if byline := _BYLINE.match(lines[position]):
+            fields["author"] = byline.group("v").strip()
             tail = lines[position + 1 :]
             break
         if not _FURNITURE.match(lines[position]):
@@ -196,7 +196,15 @@ def parse_text_review(text: str, *, title: str | None = None) -> ReviewSubmissio
     return _build(fields)
 
 
-def parse_json_review(body: bytes) -> ReviewSubmission:
+# A review is two levels deep with a few dozen values; these bound what a sender can make
+# the parser and the validator walk. Python's parser recurses: 100,000 brackets exhaust it.
+MAX_JSON_DEPTH = 20
+MAX_JSON_MEMBERS = 1_000  # in any one array or object
+
+
+def load_json(body: bytes) -> Any:
+    """Parse a JSON request body within MAX_JSON_DEPTH and MAX_JSON_MEMBERS, or raise
+    ``MalformedSubmission`` naming the problem (the body's size is bounded by the caller)."""
     try:
         data = json.loads(body.decode("utf-8"))  # RFC 8259: JSON exchanged between systems is UTF-8
     except UnicodeDecodeError:
@@ -205,6 +213,35 @@ def parse_json_review(body: bytes) -> ReviewSubmission:
         raise MalformedSubmission(
             [Problem("body", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")]
         ) from None
+    except RecursionError:  # deeper than the parser can go, so far deeper than the limit
+        raise MalformedSubmission([_too_deep()]) from None
+    _check_shape(data)
+    return data
+
+
+def _too_deep() -> Problem:
+    return Problem("body", f"the JSON is nested more than {MAX_JSON_DEPTH} levels deep (the limit)")
+
+
+def _check_shape(data: Any) -> None:
+    # Iterative, so that checking a deep value cannot exhaust the stack either.
+    pending = [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if not isinstance(value, dict | list):
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise MalformedSubmission([_too_deep()])
+        if len(value) > MAX_JSON_MEMBERS:
+            kind = "an object" if isinstance(value, dict) else "an array"
+            raise MalformedSubmission(
+                [Problem("body", f"{kind} in the JSON has {len(value)} members, over the limit of {MAX_JSON_MEMBERS}")]
+            )
+        pending.extend((member, depth + 1) for member in (value.values() if isinstance(value, dict) else value))
+
+
+def parse_json_review(body: bytes) -> ReviewSubmission:
+    data = load_json(body)
     if not isinstance(data, dict):
         raise MalformedSubmission([Problem("body", "expected a JSON object with the review's fields")])
     return _build(data)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 import redis
 import redis.lock
@@ -108,6 +109,15 @@ def webhook_key(writer: str, webhook_id: str) -> str:
     return f"marquee:webhook:{writer}:{webhook_id}"
 
 
+def withdrawal_key(writer: str, webhook_id: str) -> str:
+    """The claim on a webhook-id a writer used to withdraw a review: that review's id.
+
+    Apart from submissions' claims, so that a submission reusing the id is never answered
+    with the withdrawn review's id as if it were its own.
+    """
+    return f"marquee:withdrawal:{writer}:{webhook_id}"
+
+
 @dataclass(frozen=True)
 class NewSubmission:
     id: str
@@ -181,6 +191,18 @@ class SubmissionStates:
                 )
             pipe.execute()
 
+    def claim_withdrawal(self, id: str, *, writer: str, webhook_id: str) -> bool:
+        """Claim the webhook-id of a withdrawal of ``id``; False if the writer used it already.
+
+        Remembered as long as submissions' webhook-ids, well past the five minutes a
+        signature is good for, so a captured withdrawal can never be sent again.
+        """
+        return bool(self.redis.set(withdrawal_key(writer, webhook_id), id, nx=True, ex=WEBHOOK_MEMORY_SECONDS))
+
+    def release_withdrawal(self, *, writer: str, webhook_id: str) -> None:
+        """Give a claimed webhook-id back: nothing was withdrawn, so the writer may send it again."""
+        self.redis.delete(withdrawal_key(writer, webhook_id))
+
     def advance(self, id: str, state: State, *, stage: str, event: dict | None = None, **fields: str) -> State | None:
         """Move ``id`` forward to ``state`` and return the state it is in afterwards.
 
@@ -227,19 +249,20 @@ class SubmissionStates:
         return state, event
 
     def set_fields(self, id: str, **fields: str) -> None:
-        self.redis.hset(_hash(id), mapping=fields)
+        self.redis.hset(_hash(id), mapping=fields)  # type: ignore[arg-type]  # redis-py's Mapping key is invariant: it refuses a dict[str, str]
 
     def fields(self, id: str, *names: str) -> dict[str, str] | None:
         """Some fields of the submission's record, in one HMGET (not its history, as ``get``
         reads too); None if Redis knows no such submission. A field not set reads "" here."""
-        state, *values = self.redis.hmget(_hash(id), ["state", *names])
+        # The client decodes (shared.connection): str, where redis-py's types say bytes | str.
+        state, *values = cast("list[str | None]", self.redis.hmget(_hash(id), ["state", *names]))
         if state is None:
             return None
         return {"state": state, **{name: value or "" for name, value in zip(names, values, strict=True)}}
 
     def state_of(self, id: str) -> str | None:
         """The submission's state alone: one HGET, for stages that need nothing else."""
-        return self.redis.hget(_hash(id), "state")
+        return cast("str | None", self.redis.hget(_hash(id), "state"))  # decoded: str
 
     def get(self, id: str) -> dict | None:
         with self.redis.pipeline(transaction=False) as pipe:
@@ -260,7 +283,7 @@ class SubmissionStates:
 
     def take_due(self, *, now: float) -> list[str]:
         """Remove and return the held submissions whose time has come (each to one caller)."""
-        due = self.redis.zrangebyscore(SCHEDULE, "-inf", now)
+        due = cast("list[str]", self.redis.zrangebyscore(SCHEDULE, "-inf", now))  # decoded: str
         return [id for id in due if self.redis.zrem(SCHEDULE, id)]
 
     def unschedule(self, id: str) -> None:

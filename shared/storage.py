@@ -14,7 +14,7 @@ import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 from urllib.parse import urlparse
 
 import boto3
@@ -22,6 +22,9 @@ import botocore.config
 import botocore.exceptions
 
 from shared.errors import ObjectNotFound, StorageUnavailable
+
+# botocore's request_checksum_calculation and response_checksum_validation
+ChecksumCalculation = Literal["when_supported", "when_required"]
 
 
 @dataclass(frozen=True)
@@ -191,7 +194,7 @@ class S3Store:
         prefix: str,
         url: str,
         *,
-        checksum_calculation: str = "when_supported",
+        checksum_calculation: ChecksumCalculation = "when_supported",
         timeout: float = 20.0,
         max_attempts: int = 5,
     ):
@@ -313,7 +316,11 @@ class S3Store:
 
 
 def open_store(
-    url: str, *, checksum_calculation: str = "when_supported", timeout: float = 20.0, max_attempts: int = 5
+    url: str,
+    *,
+    checksum_calculation: ChecksumCalculation = "when_supported",
+    timeout: float = 20.0,
+    max_attempts: int = 5,
 ) -> Store:
     parsed = urlparse(url)
     if parsed.scheme == "s3":

@@ -17,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeGuard
 
 from limits import parse as parse_rate
 from standardwebhooks import Webhook
@@ -72,8 +73,9 @@ class WritersFile:
         return self._file.value()
 
 
-def verify_signature(writer: Writer | None, body: bytes, headers: dict[str, str]) -> bool:
-    """True if any of the writer's secrets signed this request, within five minutes.
+def verify_signature(writer: Writer | None, body: bytes, headers: dict[str, str]) -> TypeGuard[Writer]:
+    """True if any of the writer's secrets signed this request, within five minutes
+    (so True also says the writer is not None).
 
     ``standardwebhooks`` compares in constant time and checks the timestamp. An
     unknown writer is checked against a throwaway secret, so the answer takes as long

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import cast
 
 import click
 import httpx
@@ -242,8 +243,12 @@ def events_tail(group: str, from_start: bool, count: int | None, timeout: float 
     consumer = f"{os.uname().nodename}-{os.getpid()}"
     seen = 0
     while count is None or seen < count:
-        batch = client.xreadgroup(
-            group, consumer, {EVENTS_STREAM: ">"}, count=10, block=int(timeout * 1000) if timeout else 0
+        # RESP2, decoded: [(stream, [(entry id, fields)])]; redis-py's types also allow RESP3's dict and bytes.
+        batch = cast(
+            "list[tuple[str, list[tuple[str, dict[str, str]]]]]",
+            client.xreadgroup(
+                group, consumer, {EVENTS_STREAM: ">"}, count=10, block=int(timeout * 1000) if timeout else 0
+            ),
         )
         if not batch:
             return  # no event within --timeout

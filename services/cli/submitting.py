@@ -285,6 +285,7 @@ def follow_many(
     delay = 0.1
     while pending:
         for sent in list(pending):
+            assert sent.status_url is not None  # pending holds accepted submissions, which have one
             try:
                 response = client.get(sent.status_url, timeout=10)
                 record = response.json() if response.status_code == 200 else None
@@ -338,6 +339,7 @@ def submit_files(
             with progress_bar(len(accepted), "waiting", enabled=bar and len(accepted) >= PROGRESS_MIN_FILES) as advance:
 
                 def report(sent: Sent) -> None:
+                    assert sent.record is not None  # follow_many calls on_final once it has read the record
                     write_lines(status_lines(sent.record), name=None if single else str(sent.path))
                     advance()
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +36,14 @@ from shared.errors import MalformedSubmission, ObjectNotFound, Problem, Transien
 from shared.keys import MANIFEST, is_submission_id, published_key
 from shared.models import Manifest, State
 from shared.observability import logs
-from shared.parsing import parse_submission
+from shared.parsing import load_json, parse_submission
 from shared.pipeline import Runtime, get_runtime, hand_off
 from shared.storage import LocalStore
 from shared.writers import Writer, WritersFile, verify_signature
 
 ACCEPTED_TYPES = ("application/json", "text/plain")
 WITHDRAWABLE = (State.PUBLISHED, State.SCHEDULED)
+WITHDRAWAL_MAX_BYTES = 1024  # {"id": "<32 hex digits>"} is 40 bytes: room for any spacing, no more
 STATUS_FIELDS = ("id", "writer", "state", "slug", "errors", "urls", "history", "scheduled_for")
 
 
@@ -171,8 +173,17 @@ def create_app() -> FastAPI:
 
     @app.delete("/v1/reviews/{submission_id}", status_code=202, openapi_extra=openapi.WITHDRAW, response_model=None)
     async def withdraw(submission_id: str, request: Request) -> Any:
-        """Withdraw a published review: signed, like a submission, by the writer who sent it."""
-        body = await read_body(request, limit=settings.max_body_bytes)
+        """Withdraw a published review: signed, like a submission, by the writer who sent it,
+        over a body naming the review, so that the signature is good for that review alone."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > WITHDRAWAL_MAX_BYTES:
+            return _too_large(WITHDRAWAL_MAX_BYTES)  # refused before a byte of it, or anything else, is read
+        try:
+            body = await read_body(request, limit=WITHDRAWAL_MAX_BYTES)
+        except BodyTooLarge:
+            return _too_large(WITHDRAWAL_MAX_BYTES)
+        if refusal := withdrawal_body_problem(body, submission_id):
+            return refusal
         rt = get_runtime()
         record = await run_in_threadpool(rt.states.get, submission_id) if is_submission_id(submission_id) else None
         if record is None:
@@ -184,7 +195,20 @@ def create_app() -> FastAPI:
             return unauthorized()
         if refusal := await rate_limit(owner):
             return refusal
+        # A signature stays good for five minutes: without this claim the same request
+        # could be sent again within them (after a revision went out, say).
+        webhook_id = headers["webhook-id"]
+        claim = {"writer": owner.id, "webhook_id": webhook_id}
+        if not await run_in_threadpool(rt.states.claim_withdrawal, submission_id, **claim):
+            return problem(
+                409,
+                "webhook-id-used",
+                "Webhook-id already used",
+                f"The webhook-id {webhook_id[:100]!r} was already used to withdraw a review, and a withdrawal "
+                "is carried out once. To send another, sign it with a new webhook-id.",
+            )
         if record["state"] not in WITHDRAWABLE:
+            await run_in_threadpool(rt.states.release_withdrawal, **claim)  # nothing done: it may come again
             return problem(
                 409,
                 "not-withdrawable",
@@ -193,6 +217,7 @@ def create_app() -> FastAPI:
             )
         if record["state"] == "published" and (live := await run_in_threadpool(live_submission, rt, record)):
             if live != submission_id:
+                await run_in_threadpool(rt.states.release_withdrawal, **claim)  # nothing done: it may come again
                 return problem(
                     409,
                     "superseded",
@@ -200,7 +225,13 @@ def create_app() -> FastAPI:
                     f"This submission was replaced by a later revision of the review; the live one is "
                     f"{live}. Withdraw that one to take the review down.",
                 )
-        await run_in_threadpool(hand_off, "retract", submission_id)
+        try:
+            await run_in_threadpool(hand_off, "retract", submission_id)
+        except BaseException:
+            # Not queued, so answered 503: the writer's retry with the same webhook-id must be let through.
+            with contextlib.suppress(redis.RedisError):
+                await run_in_threadpool(rt.states.release_withdrawal, **claim)
+            raise
         return {"id": submission_id, "status_url": str(request.url_for("status", submission_id=submission_id))}
 
     @app.get("/healthz")
@@ -210,7 +241,11 @@ def create_app() -> FastAPI:
     @app.get("/readyz")
     def readyz() -> Any:
         rt = get_runtime()
-        checks = {"redis": rt.states.redis.ping, "archive": rt.archive.ping, "publish": rt.publish.ping}
+        checks: dict[str, Callable[[], object]] = {
+            "redis": rt.states.redis.ping,
+            "archive": rt.archive.ping,
+            "publish": rt.publish.ping,
+        }
         failed = []
         for name, check in checks.items():
             try:
@@ -253,6 +288,45 @@ def live_submission(rt: Runtime, record: dict[str, str]) -> str | None:
         return Manifest.model_validate_json(rt.publish.get(published_key(slug, MANIFEST))).id
     except ObjectNotFound:
         return None
+
+
+def withdrawal_body_problem(body: bytes, submission_id: str) -> JSONResponse | None:
+    """None if the body is ``{"id": …}`` naming the review in the path, as a withdrawal's must;
+    otherwise the problem, saying what to send."""
+    shown = submission_id[:64]
+    expected = json.dumps({"id": shown})
+    if not body.strip():
+        return problem(
+            400,
+            "no-review-named",
+            "No review named",
+            f"The body is empty. A withdrawal names the review it withdraws: send {expected} "
+            "(application/json) as the body, and sign that body.",
+            errors=[Problem("id", "is required")],
+        )
+    try:
+        data = load_json(body)
+    except MalformedSubmission as exc:
+        return problem(400, "malformed", "Malformed withdrawal", f"{exc}; send {expected}.", errors=exc.problems)
+    named = data.get("id") if isinstance(data, dict) else None
+    if not isinstance(named, str) or set(data) != {"id"}:
+        return problem(
+            400,
+            "malformed",
+            "Malformed withdrawal",
+            f"The body must be a JSON object with the review's id and nothing else: {expected}.",
+            errors=[Problem("id", "must be the review's id, as text, and the only field")],
+        )
+    if named != submission_id:
+        return problem(
+            422,
+            "wrong-review",
+            "The body names another review",
+            f"The body names review {named[:64]!r} but the path names {shown!r}. A withdrawal is signed "
+            "for one review and withdraws that review alone: send it to that review's URL.",
+            errors=[Problem("id", f"{named[:64]!r} is not the review in the path, {shown!r}")],
+        )
+    return None
 
 
 def _too_large(limit: int) -> JSONResponse:

@@ -208,22 +208,57 @@ STATUS = {
     },
 }
 
+WITHDRAWAL_EXAMPLE = {"id": "3ae2bc2bd0c281b2c529ba4bbbaa1750"}
+
 WITHDRAW = {
     "summary": "Withdraw a published or scheduled review",
-    "description": "Signed like a submission (over an empty body) by the writer who sent it. Removes the review's "
-    "public assets and emits `review.retracted`; the archive keeps it.",
+    "description": "Signed like a submission by the writer who sent it, over a body naming the review: "
+    '`{"id": "<the id in the path>"}`, so that the signature withdraws that review alone. Each webhook-id '
+    "withdraws once: a replay is refused. Removes the review's public assets and emits `review.retracted`; "
+    "the archive keeps it.",
     "parameters": SIGNATURE_HEADERS,
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["id"],
+                    "additionalProperties": False,
+                    "properties": {"id": {"type": "string", "description": "The id in the path."}},
+                },
+                "example": WITHDRAWAL_EXAMPLE,
+            }
+        },
+    },
     "responses": {
         "202": ACCEPTED,
+        "400": _problem(
+            'The body does not name a review: empty, not JSON, or not `{"id": …}`.',
+            400,
+            "No review named",
+            "The body is empty. A withdrawal names the review it withdraws: send "
+            '{"id": "3ae2bc2bd0c281b2c529ba4bbbaa1750"} (application/json) as the body, and sign that body.',
+            [{"field": "id", "message": "is required"}],
+        ),
         "401": UNAUTHORIZED,
         "404": NOT_FOUND,
         "409": _problem(
-            "Not published or scheduled.",
+            "Not published or scheduled, or this webhook-id was already used for a withdrawal.",
             409,
             "Not withdrawable",
             "The review is rejected; only a published or scheduled review can be withdrawn.",
         ),
-        "422": INVALID,
+        "413": _problem("The body is over 1 KiB.", 413, "Body too large", "The body is over the limit of 1024 bytes."),
+        "422": _problem(
+            "The body names another review than the path, or the path is not valid.",
+            422,
+            "The body names another review",
+            "The body names review '5b0c…' but the path names '3ae2…'. A withdrawal is signed for one review "
+            "and withdraws that review alone: send it to that review's URL.",
+            [{"field": "id", "message": "'5b0c…' is not the review in the path, '3ae2…'"}],
+        ),
         "429": RATE_LIMITED,
+        "503": UNAVAILABLE,
     },
 }

@@ -19,6 +19,7 @@ import functools
 import math
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 
 from limits import RateLimitItem, parse
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -54,6 +55,7 @@ class RateLimiter:
             )
 
     async def _answer(self, futures: list[asyncio.Future[int | None]], *, writer: str, rate: str) -> None:
+        waits: Sequence[int | Exception | None]
         try:
             waits = await self._count(writer, _item(rate), len(futures))
         except Exception as exc:  # noqa: BLE001 - Redis is down: each request hears it (a 503)

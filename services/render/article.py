@@ -7,6 +7,7 @@ built by the upload stage do, so every public page looks alike.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from markupsafe import Markup
@@ -53,16 +54,18 @@ def json_ld(review: Review, *, article_url: str, image_url: str | None = None) -
         "datePublished": review.date_published.date().isoformat(),
         "reviewBody": review.paragraphs[0] if review.paragraphs else "",
     }
-    if _modified(review):
-        data["dateModified"] = review.date_modified.isoformat()
+    if modified := _modified(review):
+        data["dateModified"] = modified.isoformat()
     if image_url:
         data["image"] = image_url
     return data
 
 
-def _modified(review: Review) -> bool:
-    """A later revision: its date differs from the first publication's."""
-    return review.date_modified is not None and review.date_modified != review.date_published
+def _modified(review: Review) -> datetime | None:
+    """A later revision's date (it differs from the first publication's); None for the first."""
+    if review.date_modified is not None and review.date_modified != review.date_published:
+        return review.date_modified
+    return None
 
 
 def _script_json(data: dict[str, Any]) -> Markup:
@@ -82,6 +85,7 @@ def render_article(review: Review, *, article_url: str, image_url: str | None = 
     """``reviews/<slug>/index.html``; links to the index and feeds are relative to it."""
     template = templates.get_template("article.html")
     stars_label = stars_text(review.rating)
+    modified = _modified(review)
     return template.render(
         **page_context(root="../../"),
         review=review,
@@ -96,8 +100,8 @@ def render_article(review: Review, *, article_url: str, image_url: str | None = 
         score=f"{review.rating:g}",
         runtime=format_runtime(review.runtime_minutes),
         published=format_date(review.date_published),
-        modified=review.date_modified if _modified(review) else None,
-        modified_label=format_date(review.date_modified) if _modified(review) else None,
+        modified=modified,
+        modified_label=format_date(modified) if modified else None,
         json_ld=_script_json(json_ld(review, article_url=article_url, image_url=image_url)),
     )
 

@@ -27,6 +27,7 @@ from services.social.samples import SAMPLES
 from services.social.text import _pull_quote
 from services.social.thumbnail import draw_thumbnail, thumbnail_layout, youtube_thumbnail
 from services.social.youtube import youtube_files, youtube_teaser
+from shared.models import Review
 
 URL = "https://example.org/reviews/sample/index.html"
 
@@ -46,7 +47,7 @@ def cpu_ms(fn: Callable[[], object], rounds: int) -> float:
 def generators(rounds: int) -> list[tuple[str, float]]:
     rows: list[tuple[str, list[float]]] = []
 
-    def add(name: str, make: Callable[[object], Callable[[], object]]) -> None:
+    def add(name: str, make: Callable[[Review], Callable[[], object]]) -> None:
         rows.append((name, [cpu_ms(make(review), rounds) for review in SAMPLES]))
 
     add("card: layout", lambda r: lambda: card_layout(r))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from shared.models import Review
 
 
 def review(**fields) -> Review:
     """A valid ``Review`` with sensible defaults; pass any field to change it."""
-    base = {
+    base: dict[str, Any] = {
         "id": "0" * 32,
         "writer": "samples",
         "slug": "sample-film-2026",

@@ -38,10 +38,11 @@ def part_files(part: str, review: Review, rt: Runtime) -> dict[str, bytes]:
 def social(submission_id: str) -> None:
     rt = get_runtime()
     todo = [part for part in SOCIAL_PARTS if rt.archive.head(output_key(submission_id, f"{part}.json")) is None]
-    review = rt.load_review(submission_id) if todo else None
-    for part in todo:
-        files, marker = part_files(part, review, rt), f"{part}.json"
-        for name in [*(n for n in files if n != marker), marker]:
-            rt.archive.put(output_key(submission_id, name), files[name], content_type=content_type_for(name))
+    if todo:
+        review = rt.load_review(submission_id)
+        for part in todo:
+            files, marker = part_files(part, review, rt), f"{part}.json"
+            for name in [*(n for n in files if n != marker), marker]:
+                rt.archive.put(output_key(submission_id, name), files[name], content_type=content_type_for(name))
     if should_hand_off(rt.states.advance(submission_id, State.SOCIAL_READY, stage="social"), State.SOCIAL_READY):
         hand_off("upload", submission_id)

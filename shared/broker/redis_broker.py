@@ -41,12 +41,12 @@ from kombu.transport import redis as kombu_redis
 
 class Channel(kombu_redis.Channel):
     def close(self):
-        if self._in_poll:
+        if self._in_poll:  # type: ignore[attr-defined]  # kombu's stubs (celery-types) leave out the Channel's private members
             try:
-                self._brpop_read()  # resets _in_poll, so kombu's close does not read again
+                self._brpop_read()  # type: ignore[attr-defined]  # (not in the stubs) resets _in_poll, so kombu's close does not read again
             except Empty:
                 pass
-            except self.connection_errors:
+            except self.connection_errors:  # type: ignore[attr-defined]  # kombu sets it on the Channel; the stubs leave it out
                 pass  # the connection is gone: nothing left to read; close the rest below
         super().close()
 
@@ -55,16 +55,16 @@ class Channel(kombu_redis.Channel):
         # publish, unacked append and ack: a quarter of a hand-off's CPU. One client per
         # channel, on the channel's own pool, does the same work.
         if asynchronous:
-            return super()._create_client(asynchronous=True)
+            return super()._create_client(asynchronous=True)  # type: ignore[misc]  # private, not in the stubs
         client = self.__dict__.get("_sync_client")
         if client is None or client.connection_pool is not self.pool:
-            client = self._sync_client = super()._create_client()
+            client = self._sync_client = super()._create_client()  # type: ignore[misc]  # private, not in the stubs
         return client
 
     def _connparams(self, asynchronous=False):
         if self.connection is None or self.connection.client is None:  # closed, or its transport detached
             raise redis.exceptions.ConnectionError("the broker connection of this channel was closed")
-        return super()._connparams(asynchronous=asynchronous)
+        return super()._connparams(asynchronous=asynchronous)  # type: ignore[misc]  # private, not in the stubs
 
 
 class Transport(kombu_redis.Transport):

@@ -13,6 +13,7 @@ import os
 import socket
 import threading
 import time
+from typing import cast
 
 import redis
 from celery.signals import worker_ready, worker_shutdown
@@ -66,7 +67,8 @@ def live_workers(client: redis.Redis, *, now: float | None = None) -> dict[str, 
     """Queue → hostnames of workers that consumed it and beat within the last few seconds."""
     now = time.time() if now is None else now
     by_queue: dict[str, list[str]] = {}
-    for hostname, raw in client.hgetall(WORKERS_KEY).items():
+    workers = cast("dict[str, str]", client.hgetall(WORKERS_KEY))  # decoded (shared.connection): str
+    for hostname, raw in workers.items():
         try:
             beat = json.loads(raw)
         except ValueError:

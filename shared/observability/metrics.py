@@ -235,7 +235,7 @@ def count_accepted(pipe, received: dict[str, float]) -> None:
 
 # When each task run started, in the process running it (task id → monotonic time): the
 # task-run handlers (``task_runs``) note it, and a transition's log line reads it.
-_started: dict[str, float] = {}
+_started: dict[str | None, float] = {}  # a signal may name no task id
 
 
 def run_started(task_id: str) -> float | None:

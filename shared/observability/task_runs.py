@@ -44,7 +44,7 @@ log = logging.getLogger("marquee.metrics")
 
 # task id → how long its message waited in the queue, measured as the run starts and
 # counted with the run's outcome, in one go.
-_waits: dict[str, float] = {}
+_waits: dict[str | None, float] = {}
 
 
 @before_task_publish.connect

@@ -51,15 +51,15 @@ class RedisCollector:
 
         for metric in _DEFINED:
             if isinstance(metric, RedisCounter):
-                family = CounterMetricFamily(metric.name, metric.documentation, labels=metric.labelnames)
+                counter = CounterMetricFamily(metric.name, metric.documentation, labels=metric.labelnames)
                 values = dict.fromkeys((tuple(sorted(k.items())) for k in metric.known), 0.0)
                 values.update(counter_values.get(metric.name, {}))
                 for labels, value in sorted(values.items()):
                     label_map = dict(labels)
-                    family.add_metric([label_map.get(n, "") for n in metric.labelnames], value)
-                yield family
+                    counter.add_metric([label_map.get(n, "") for n in metric.labelnames], value)
+                yield counter
             else:
-                family = HistogramMetricFamily(metric.name, metric.documentation, labels=metric.labelnames)
+                histogram = HistogramMetricFamily(metric.name, metric.documentation, labels=metric.labelnames)
                 for labels, parts in sorted(hist_values.get(metric.name, {}).items()):
                     label_map = dict(labels)
                     cumulative, buckets = 0.0, []
@@ -68,10 +68,10 @@ class RedisCollector:
                         buckets.append((_bound(bound), cumulative))
                     cumulative += parts.get(len(metric.buckets), 0.0)
                     buckets.append(("+Inf", cumulative))
-                    family.add_metric(
+                    histogram.add_metric(
                         [label_map.get(n, "") for n in metric.labelnames], buckets, sum_value=parts.get("sum", 0.0)
                     )
-                yield family
+                yield histogram
 
         messages = GaugeMetricFamily(
             "marquee_queue_messages",

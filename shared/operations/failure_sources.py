@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, cast
 
 import redis
 
@@ -142,7 +142,8 @@ class SubmissionFailures:
         return int(client.zcard(FAILED_INDEX))
 
     def failures(self, client: redis.Redis, *, limit: int) -> list[Failure]:
-        entries = client.zrevrange(FAILED_INDEX, 0, limit - 1, withscores=True)
+        # The client decodes (shared.connection): str, where redis-py's types say bytes | str.
+        entries = cast("list[tuple[str, float]]", client.zrevrange(FAILED_INDEX, 0, limit - 1, withscores=True))
         with client.pipeline(transaction=False) as pipe:
             for id, _ in entries:
                 pipe.hgetall(f"marquee:sub:{id}")
@@ -173,7 +174,7 @@ class SubmissionFailures:
         accepted and a second failure is recorded afresh), then the stage's task is
         sent. Stages skip work already done, so nothing is made twice.
         """
-        record = client.hgetall(f"marquee:sub:{id}")
+        record = cast("dict[str, str]", client.hgetall(f"marquee:sub:{id}"))  # decoded: str
         if not record:
             return RetryOutcome(
                 self.name, id, False, "no such submission in Redis (marquee reconcile finds archived ones)"
@@ -185,6 +186,7 @@ class SubmissionFailures:
         reopen_at = record.get("failed_from", "")
         if reopen_at not in NEXT_TASKS:
             reopen_at = STAGE_STARTS_AT.get(stage, "received")
+        tasks: tuple[str, ...]
         if stage in STAGE_STARTS_AT:
             tasks = (stage,)
         else:

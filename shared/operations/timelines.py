@@ -6,6 +6,7 @@ import itertools
 import json
 import time
 from datetime import datetime
+from typing import cast
 
 import redis
 
@@ -64,7 +65,7 @@ def timeline(history: list[dict], *, state: str, now: float | None = None) -> li
 def recent_submissions(client: redis.Redis, *, limit: int = 20, now: float | None = None) -> list[dict]:
     """The latest submissions (newest first), each with its record and timeline."""
     now = time.time() if now is None else now
-    ids = client.zrevrange(RECENT_SUBMISSIONS_KEY, 0, limit - 1)
+    ids = cast("list[str]", client.zrevrange(RECENT_SUBMISSIONS_KEY, 0, limit - 1))  # decoded (shared.connection): str
     with client.pipeline(transaction=False) as pipe:
         for id in ids:
             pipe.hgetall(f"marquee:sub:{id}")

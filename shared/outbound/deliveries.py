@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Literal
+from typing import Literal, cast
 
 import redis
 from standardwebhooks import Webhook
@@ -139,7 +139,7 @@ class Deliveries:
             pipe.expire(_key(delivery), RECORD_TTL_SECONDS)
             created, _ = pipe.execute()
         if created:
-            self.redis.hset(_key(delivery), mapping=record)
+            self.redis.hset(_key(delivery), mapping=record)  # type: ignore[arg-type]  # redis-py's Mapping key is invariant: it refuses a dict[str, ...]
         return bool(created)
 
     def get(self, delivery: str) -> dict | None:
@@ -162,7 +162,7 @@ class Deliveries:
             pipe.execute()
 
     def failed(self, *, limit: int = 100) -> list[dict]:
-        ids = self.redis.zrevrange(FAILED_INDEX, 0, limit - 1)
+        ids = cast("list[str]", self.redis.zrevrange(FAILED_INDEX, 0, limit - 1))  # decoded: str
         return [record for record in (self.get(i) for i in ids) if record]
 
     def reset(self, delivery: str) -> bool:

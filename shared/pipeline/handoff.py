@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from celery.signals import before_task_publish
-from kombu.entity import PERSISTENT_DELIVERY_MODE
+from kombu.entity import PERSISTENT_DELIVERY_MODE  # type: ignore[attr-defined]  # celery-types puts it on Exchange only; kombu has it at module level too
 from kombu.utils.uuid import uuid
 
 from shared.broker.celery_app import app
@@ -53,7 +53,7 @@ def _publish(producer, task: str, submission_id: str, *, retry: bool) -> None:
     headers, properties, body, _ = app.amqp.as_task_v2(
         uuid(),
         name,
-        args=args,
+        args=args,  # type: ignore[arg-type]  # celery-types says tuple; celery takes a list or a tuple
         argsrepr=repr(args),
         kwargsrepr="{}",
         ignore_result=True,

@@ -75,14 +75,15 @@ class Runtime:
 @functools.lru_cache(maxsize=1)
 def get_runtime() -> Runtime:
     settings = get_settings()
-    s3 = {
-        "checksum_calculation": settings.s3_checksum_calculation,
-        "timeout": settings.s3_timeout,
-        "max_attempts": settings.s3_max_attempts,
-    }
+    open_s3 = functools.partial(
+        open_store,
+        checksum_calculation=settings.s3_checksum_calculation,
+        timeout=settings.s3_timeout,
+        max_attempts=settings.s3_max_attempts,
+    )
     return Runtime(
         settings=settings,
         states=SubmissionStates(connect(settings.redis_url)),
-        archive=open_store(settings.archive_url, **s3),
-        publish=open_store(settings.publish_url, **s3),
+        archive=open_s3(settings.archive_url),
+        publish=open_s3(settings.publish_url),
     )

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.bench import ingest_load, monolith
 from tests.bench.common import REPO, commandstats, machine, stats_delta
@@ -89,7 +90,7 @@ def redis_benchmark(root: Path) -> dict:
     """redis-benchmark on a redis-server configured as the bench's (append-only), 50 clients."""
     server = RedisServer(root / "redis-benchmark").start()
     try:
-        out = {}
+        out: dict[str, dict[str, Any]] = {}
         for label, extra in (("single", []), ("pipelined-16", ["-P", "16"])):
             done = subprocess.run(
                 [

@@ -11,6 +11,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -29,7 +30,7 @@ SENTENCES = [
     "It is the best British film of the year so far, and it earns every one of its stars.",
     "Some viewers will find the ending abrupt, but it lands with the force of a closing door.",
 ]
-FIXED = {
+FIXED: dict[str, Any] = {
     "year": 2025,
     "certificate": "12A",
     "runtime_minutes": 112,

@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import cast
 
 import redis
 from celery import Celery
@@ -113,7 +114,11 @@ class Engine:
             )
         for queue in QUEUES:
             log = self.dir / f"engine-{queue}.log"
-            poll(lambda log=log: "ready." in log.read_text(errors="replace"), timeout=40, what=f"engine {queue}")
+
+            def ready(log: Path = log) -> bool:
+                return "ready." in log.read_text(errors="replace")
+
+            poll(ready, timeout=40, what=f"engine {queue}")
         return self
 
     def stop(self) -> None:
@@ -137,7 +142,7 @@ class Engine:
         while r.llen(DONE) < count and time.monotonic() < deadline:
             time.sleep(0.05)  # waiting, bounded, for the last chains
         done = {}
-        for entry in r.lrange(DONE, 0, -1):
+        for entry in cast("list[str]", r.lrange(DONE, 0, -1)):  # decoded: str
             chain_id, at = entry.split()
             if chain_id in sent:
                 done[chain_id] = float(at)

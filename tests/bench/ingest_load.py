@@ -28,7 +28,7 @@ import httpx
 
 from shared.writers import sign
 from tests.bench.common import REPO, cpu_seconds, review_bytes, tree_cpu_seconds
-from tests.support.processes import RedisServer, Stack, poll, stop_process
+from tests.support.processes import RedisServer, Stack, launched, poll, stop_process
 
 LUA = r"""
 local raw = {}
@@ -140,8 +140,8 @@ class IngestBench:
         script = self.root / ("signed.lua" if requests else "hello.lua")
         script.write_text(LUA if requests else HELLO_LUA)
         env = {**os.environ, "BENCH_REQUESTS": str(requests or "")}
-        server_cpu = tree_cpu_seconds(self.process.pid)
-        redis_cpu = cpu_seconds(self.redis.process.pid)
+        server_cpu = tree_cpu_seconds(launched(self.process).pid)
+        redis_cpu = cpu_seconds(launched(self.redis.process).pid)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run(
@@ -170,8 +170,8 @@ class IngestBench:
         result["rps"] = result["requests"] / seconds
         for key in ("p50", "p90", "p99", "max", "mean"):
             result[key + "_ms"] = result.pop(key) / 1000  # wrk reports microseconds
-        result["server_cpu_pct"] = 100 * (tree_cpu_seconds(self.process.pid) - server_cpu) / wall
-        result["redis_cpu_pct"] = 100 * (cpu_seconds(self.redis.process.pid) - redis_cpu) / wall
+        result["server_cpu_pct"] = 100 * (tree_cpu_seconds(launched(self.process).pid) - server_cpu) / wall
+        result["redis_cpu_pct"] = 100 * (cpu_seconds(launched(self.redis.process).pid) - redis_cpu) / wall
         result["wrk_cpu_pct"] = 100 * ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) / wall
         result["path"] = path
         result["connections"] = connections

@@ -39,7 +39,7 @@ from tests.bench.common import (
     unique_title,
     worker_rss,
 )
-from tests.support.processes import RedisServer, Stack, poll
+from tests.support.processes import RedisServer, Stack, launched, poll, read_stream
 
 BENCH_ENV = {"MARQUEE_RELEASE_INTERVAL": "5"}  # the default; the test stack checks every second
 POLL_INTERVAL = 0.25  # seconds between looks for manifests (see _poll_manifests)
@@ -179,9 +179,9 @@ class PipelineBench:
 
     def _cpu(self) -> dict[str, float]:
         cpu = {queue: tree_cpu_seconds(p.pid) for queue, p in self.stack.workers.items()}
-        cpu["ingest"] = tree_cpu_seconds(self.stack.ingest.pid)
-        cpu["beat"] = tree_cpu_seconds(self.stack.beat.pid)
-        cpu["redis"] = tree_cpu_seconds(self.redis_server.process.pid)
+        cpu["ingest"] = tree_cpu_seconds(launched(self.stack.ingest).pid)
+        cpu["beat"] = tree_cpu_seconds(launched(self.stack.beat).pid)
+        cpu["redis"] = tree_cpu_seconds(launched(self.redis_server.process).pid)
         return cpu
 
     def _result(self, offer: Offer, found: dict[str, float], *, redis: dict, cpu: dict) -> dict:
@@ -215,7 +215,7 @@ class PipelineBench:
         """202 → state ``published`` (after notify), from the review.published events' stream ids."""
         by_id = {r["id"]: r["t_202"] for r in offer.sent.values()}
         out = []
-        for entry_id, fields in self.stack.redis.xrange(EVENTS_STREAM, min=f"{int(offer.started * 1000) - 1000}"):
+        for entry_id, fields in read_stream(self.stack.redis, EVENTS_STREAM, min=f"{int(offer.started * 1000) - 1000}"):
             if fields.get("type") == "review.published" and fields.get("id") in by_id:
                 out.append(int(entry_id.split("-")[0]) / 1000 - by_id[fields["id"]])
         return out

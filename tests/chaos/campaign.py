@@ -38,7 +38,7 @@ import httpx
 
 from shared.queues import QUEUES
 from tests.chaos.faults import FaultyProxy
-from tests.support.processes import REPO, MotoS3, RedisServer, Stack
+from tests.support.processes import REPO, MotoS3, RedisServer, Stack, launched, read_stream
 
 FIXTURE = json.loads((REPO / "tests/fixtures/reviews/glasshouse.json").read_text())
 FINAL = ("published", "rejected", "failed")
@@ -103,7 +103,7 @@ class World:
         )
         self.stack.start()
         self.accepted: dict[str, bool] = {}  # submission id → whether it should be published
-        self.refused = Counter()
+        self.refused: Counter[int | str] = Counter()
         self._supervising = False
 
     # A supervisor, as systemd or Kubernetes would be: restart any worker that died.
@@ -202,7 +202,7 @@ class World:
         result = Tally(scenario, accepted=len(self.accepted), notes=tally_note)
         published_events = Counter(
             fields["id"]
-            for _, fields in self.stack.redis.xrange("marquee:events")
+            for _, fields in read_stream(self.stack.redis, "marquee:events")
             if fields.get("type") == "review.published"
         )
         for sid, state in states.items():
@@ -259,7 +259,7 @@ def _children(pid: int) -> list[int]:
 
 def kill_workers(world: World, size: int) -> Tally:
     """1. SIGKILL a random worker process (a pool child, or a whole worker) every few seconds."""
-    started, chooser, kills = time.monotonic(), random.Random(1), Counter()
+    started, chooser, kills = time.monotonic(), random.Random(1), Counter[str]()
     world.supervise()
 
     def kill():
@@ -283,7 +283,7 @@ def kill_workers(world: World, size: int) -> Tally:
 
 def restart_redis(world: World, size: int, *, timeout: float = 180) -> Tally:
     """2. Restart Redis mid-run, once with SIGTERM and once with SIGKILL (append-only on)."""
-    started, answers_while_down = time.monotonic(), Counter()
+    started, answers_while_down = time.monotonic(), Counter[int]()
     second = {"n": 0}
 
     def bounce():
@@ -291,8 +291,8 @@ def restart_redis(world: World, size: int, *, timeout: float = 180) -> Tally:
         if second["n"] not in (3, 9):
             return
         sig = signal.SIGTERM if second["n"] == 3 else signal.SIGKILL
-        os.killpg(world.redis.process.pid, sig)
-        world.redis.process.wait()
+        os.killpg(launched(world.redis.process).pid, sig)
+        launched(world.redis.process).wait()
         probe = world.stack.submit(json.dumps(FIXTURE).encode(), writer="fuzz", secret=world.stack.fuzz_secret)
         answers_while_down[probe.status_code] += 1
         world.redis.start()
@@ -422,7 +422,7 @@ def main() -> int:
         if only and str(number) not in only.split(","):
             continue
         size = max(10, int(size * scale))
-        print(f"running {scenario.__doc__.strip().splitlines()[0]} ({size} submissions)…", flush=True)
+        print(f"running {(scenario.__doc__ or '').strip().splitlines()[0]} ({size} submissions)…", flush=True)
         tallies.append(run_scenario(scenario, size, **options))
         print(format_table(tallies[-1:]), flush=True)
     print("\n" + format_table(tallies))

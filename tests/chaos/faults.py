@@ -20,8 +20,10 @@ from urllib.parse import urlparse
 FAULTS = ("500", "503", "reset", "stall")
 
 
-def forward(handler: BaseHTTPRequestHandler, body: bytes, *, host: str, port: int) -> None:
-    """Send the request ``handler`` is serving on to host:port, and its answer back."""
+def forward(handler: BaseHTTPRequestHandler, body: bytes, *, host: str | None, port: int | None) -> None:
+    """Send the request ``handler`` is serving on to host:port, and its answer back (the two
+    as a parsed URL gives them: a URL without a port means HTTP's own)."""
+    assert host, "the upstream URL names no host"
     upstream = http.client.HTTPConnection(host, port, timeout=30)
     headers = {k: v for k, v in handler.headers.items() if k.lower() != "connection"}
     upstream.request(handler.command, handler.path, body=body, headers=headers)

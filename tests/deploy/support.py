@@ -146,6 +146,13 @@ def healthcheck_argv(test: list[str] | str) -> list[str] | None:
     return None
 
 
+def healthcheck_runs(test: list[str] | str) -> list[str]:
+    """``healthcheck_argv`` for a healthcheck that runs something (not NONE)."""
+    argv = healthcheck_argv(test)
+    assert argv is not None, f"the healthcheck {test!r} runs nothing"
+    return argv
+
+
 # --- Dockerfile ------------------------------------------------------------------------------
 
 

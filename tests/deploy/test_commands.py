@@ -30,6 +30,7 @@ from tests.deploy.support import (
     dockerfile_stages,
     healthcheck_argv,
     healthcheck_command,
+    healthcheck_runs,
     k8s_docs,
     load_compose,
     main_container,
@@ -64,7 +65,7 @@ def commands() -> dict[tuple[str, ...], str]:
     for name, service in compose_services().items():
         found[tuple(service["command"])] = f"compose {name}"
         if "healthcheck" in service:
-            found[tuple(shell_argv(healthcheck_argv(service["healthcheck"]["test"]), {"HOSTNAME": "host"}))] = (
+            found[tuple(shell_argv(healthcheck_runs(service["healthcheck"]["test"]), {"HOSTNAME": "host"}))] = (
                 f"compose {name} healthcheck"
             )
     for name, container in k8s_deployments().items():
@@ -102,11 +103,11 @@ def test_every_command_is_in_the_virtualenv():
 def test_every_command_starts_with_help(tmp_path):
     # One run per command path (`marquee worker`, `celery inspect`, …): --help does not read the
     # arguments after it, and the services below are started with their full arguments.
-    runnable: dict[tuple[str, ...], str] = {}
+    by_usage: dict[str, tuple[tuple[str, ...], str]] = {}
     for argv, where in commands().items():
         if argv[0] != "python":
-            runnable.setdefault(expected_usage(argv), (argv, where))
-    runnable = dict(runnable.values())
+            by_usage.setdefault(expected_usage(argv), (argv, where))
+    runnable: dict[tuple[str, ...], str] = dict(by_usage.values())
 
     def run(argv):
         return subprocess.run(
@@ -147,7 +148,7 @@ def test_compose_and_kubernetes_run_the_same_commands():
     }
     assert compose == k8s
     compose_checks = {
-        name.removeprefix("worker-"): shell_argv(healthcheck_argv(s["healthcheck"]["test"]), {"HOSTNAME": "h"})
+        name.removeprefix("worker-"): shell_argv(healthcheck_runs(s["healthcheck"]["test"]), {"HOSTNAME": "h"})
         for name, s in compose_services().items()
         if name.startswith("worker-")
     }
@@ -339,7 +340,7 @@ def test_each_worker_answers_its_healthcheck(services):
 
 @pytest.mark.integration
 def test_flower_answers_its_healthcheck(services):
-    argv = healthcheck_argv(services.services["flower"]["healthcheck"]["test"])
+    argv = healthcheck_runs(services.services["flower"]["healthcheck"]["test"])
     argv = [a.replace(":5555/", f":{services.flower_port}/") for a in argv]
     assert any(f":{services.flower_port}/" in a for a in argv)
     result = services.run("flower", argv)
@@ -354,7 +355,7 @@ def test_flower_answers_its_healthcheck(services):
 
 @pytest.mark.integration
 def test_beat_answers_its_healthcheck_and_probes(services):
-    checks = [healthcheck_argv(services.services["beat"]["healthcheck"]["test"])]
+    checks = [healthcheck_runs(services.services["beat"]["healthcheck"]["test"])]
     container = k8s_deployments()["marquee-beat"]
     checks += [container[probe]["exec"]["command"] for probe in ("readinessProbe", "livenessProbe")]
     for argv in checks:
@@ -387,7 +388,9 @@ def test_a_submitted_review_is_published_at_the_public_base_url(services):
     )
     assert result.returncode == 0, f"{result.stdout}{result.stderr}\n{services.logs()}"
     assert re.search(r"^state:\s+published$", result.stdout, re.M), result.stdout
-    article = re.search(r"^article:\s+(\S+)$", result.stdout, re.M).group(1)
+    article_line = re.search(r"^article:\s+(\S+)$", result.stdout, re.M)
+    assert article_line, result.stdout
+    article = article_line.group(1)
     env = services.envs["worker-upload"]
     base = env["MARQUEE_PUBLIC_BASE_URL"].rstrip("/")
     assert article.startswith(base + "/"), article

@@ -22,6 +22,7 @@ from tests.deploy.support import (
     MissingVariable,
     compose_environment,
     healthcheck_argv,
+    healthcheck_runs,
     interpolate,
     interpolate_tree,
     load_compose,
@@ -154,7 +155,7 @@ def test_each_stage_has_one_worker_consuming_only_its_queue(compose):
 
 def test_worker_healthchecks_ping_their_own_node(compose):
     for name, queue in WORKER_SERVICES.items():
-        argv = shell_argv(healthcheck_argv(compose["services"][name]["healthcheck"]["test"]), {"HOSTNAME": "HOST"})
+        argv = shell_argv(healthcheck_runs(compose["services"][name]["healthcheck"]["test"]), {"HOSTNAME": "HOST"})
         assert argv[:5] == ["celery", "-A", "shared.broker.celery_app", "inspect", "ping"], name
         destination = argv[argv.index("-d") + 1]
         assert destination == f"{queue}@HOST", name
@@ -169,7 +170,9 @@ def test_workers_outlast_the_longest_task(compose):
             )
         )
         grace = service["stop_grace_period"]
-        seconds = int(re.fullmatch(r"(\d+)s", grace).group(1))
+        grace_seconds = re.fullmatch(r"(\d+)s", grace)
+        assert grace_seconds, f"{name}: {grace}"
+        seconds = int(grace_seconds.group(1))
         assert seconds > limit, name
 
 
@@ -197,7 +200,7 @@ def test_flower_reads_events_on_5555(compose):
     assert flower["command"][:4] == ["celery", "-A", "shared.broker.celery_app", "flower"]
     assert "--port=5555" in flower["command"]
     assert any(str(p).endswith("5555:5555") for p in flower["ports"])
-    assert "5555/healthcheck" in " ".join(healthcheck_argv(flower["healthcheck"]["test"]))
+    assert "5555/healthcheck" in " ".join(healthcheck_runs(flower["healthcheck"]["test"]))
 
 
 def test_marquee_services_wait_for_redis_and_the_buckets(compose):
@@ -214,7 +217,7 @@ def test_beat_runs_once_with_a_healthcheck_on_its_schedule_file(compose):
     assert command[:2] == ["marquee", "beat"]
     assert "scale" not in beat and beat.get("deploy", {}).get("replicas", 1) == 1, "exactly one beat"
     schedule = command[command.index("--schedule-file") + 1]
-    check = healthcheck_argv(beat["healthcheck"]["test"])
+    check = healthcheck_runs(beat["healthcheck"]["test"])
     assert check[:2] == ["python", "-c"] and f"'{schedule}*'" in check[2]
 
 

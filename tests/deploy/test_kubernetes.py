@@ -211,7 +211,9 @@ def test_settings_are_complete_and_valid_in_every_pod(deployments, config, secre
 def test_ingest_and_workers_mount_the_json_files_where_the_settings_say(deployments, secrets, config, setting):
     # MARQUEE_SUBSCRIBERS_FILE is commented out in the ConfigMap until its Secret exists.
     text = (K8S_DIR / "configmap.yaml").read_text()
-    value = config.get(setting) or re.search(rf"#\s*{setting}:\s*(\S+)", text).group(1)
+    commented = re.search(rf"#\s*{setting}:\s*(\S+)", text)
+    value = config.get(setting) or (commented and commented.group(1))
+    assert value, setting
     path = Path(value)
     for name in ("marquee-ingest", *WORKERS):
         spec = pod_spec(deployments[name])
@@ -285,6 +287,8 @@ def test_a_scaled_object_per_worker_on_its_redis_list(docs, deployments, secrets
 
 
 def test_keda_database_matches_the_redis_url(docs, secrets):
-    database = re.search(r"/(\d+)$", secrets["marquee-secrets"]["MARQUEE_REDIS_URL"]).group(1)
+    database_number = re.search(r"/(\d+)$", secrets["marquee-secrets"]["MARQUEE_REDIS_URL"])
+    assert database_number
+    database = database_number.group(1)
     for obj in by_kind(docs, "ScaledObject").values():
         assert obj.body["spec"]["triggers"][0]["metadata"].get("databaseIndex", "0") == database

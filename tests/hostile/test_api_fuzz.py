@@ -13,6 +13,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis.core.result import Ok
 
 from shared.writers import sign
 from tests.conftest import fixture_bytes
@@ -67,6 +68,36 @@ TEXT_LINES = st.lists(
 ).map("\n".join)
 
 
+def deep_json(opener: str, depth: int, closed: bool) -> str:
+    """``depth`` levels of ``opener`` (an array, an object, or both in turn), closed or left open."""
+    closer = "".join({"[": "]", "{": "}"}[c] for c in reversed(opener) if c in "[{")
+    return opener * depth + "0" + (closer * depth if closed else closer * (depth // 2))
+
+
+def wide_json(kind: str, members: int) -> str:
+    if kind == "array":
+        return "[" + ",".join(["0"] * members) + "]"
+    return "{" + ",".join(f'"k{i}": 0' for i in range(members)) + "}"
+
+
+# Around and far past the limits (20 levels, 1,000 members, 1 MiB), and deep enough
+# to exhaust a recursive parser.
+DEEP_OR_WIDE = st.one_of(
+    st.builds(
+        deep_json,
+        st.sampled_from(["[", '{"a": ', '[{"a": ']),
+        st.one_of(st.integers(1, 40), st.integers(900, 1_100), st.integers(1, 200_000)),
+        st.booleans(),
+    ),
+    st.builds(
+        wide_json,
+        st.sampled_from(["array", "object"]),
+        st.one_of(st.integers(990, 1_010), st.integers(0, 120_000)),
+    ),
+)
+HEADER_VALUES = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40).map(str.strip)
+
+
 def assert_well_answered(response) -> None:
     assert response.status_code < 500, response.text
     if response.status_code >= 400:
@@ -114,6 +145,66 @@ def test_raw_bytes_and_headers(local_stack, body, headers):
     assert_well_answered(response)
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(value=DEEP_OR_WIDE, field=st.none() | st.sampled_from(["title", "cast", "rating", "extra"]))
+def test_signed_deep_and_wide_json(local_stack, value, field):
+    body = value if field is None else f'{{"{field}": {value}}}'
+    response = local_stack.submit(body.encode(), writer="fuzz", secret=local_stack.fuzz_secret)
+    assert_well_answered(response)
+
+
+@pytest.fixture(scope="module")
+def fuzz_reviews(local_stack) -> dict[str, str]:
+    """Two of the fuzz writer's reviews, one published and one rejected, by their state."""
+
+    def submit(**changes) -> str:
+        review = json.loads(fixture_bytes("glasshouse.json")) | {"title": f"Fuzz {uuid.uuid4().hex[:8]}"} | changes
+        response = local_stack.submit(json.dumps(review).encode(), writer="fuzz", secret=local_stack.fuzz_secret)
+        return response.json()["id"]
+
+    ids = {"published": submit(), "rejected": submit(rating=9)}
+    for state, submission_id in ids.items():
+        assert local_stack.wait_for(submission_id)["state"] == state
+    return ids
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    body=st.one_of(
+        st.just('{"id": "REJECTED"}'),  # the right body for the rejected review: refused for its state alone
+        st.just(""),  # how withdrawals used to be signed
+        JSON_VALUES.map(json.dumps),
+        st.fixed_dictionaries({"id": st.sampled_from(["REJECTED", "0" * 32]) | st.text(max_size=40)}).map(json.dumps),
+        DEEP_OR_WIDE,
+        st.text(st.characters(blacklist_categories=["Cs"]), max_size=300),  # what UTF-8 can carry
+    ),
+    path_id=st.sampled_from(["PUBLISHED", "REJECTED", "0" * 32, "not-an-id", "REJECTED/..", "%00"]),
+    signed=st.booleans(),
+    headers=st.dictionaries(
+        st.sampled_from(["webhook-id", "webhook-timestamp", "webhook-signature", "content-type"]),
+        HEADER_VALUES,
+        max_size=4,
+    ),
+)
+def test_withdrawals_of_any_shape(local_stack, fuzz_reviews, body, path_id, signed, headers):
+    """No body but one naming the published review (never generated) may withdraw it."""
+    for placeholder, submission_id in [
+        ("PUBLISHED", fuzz_reviews["published"]),
+        ("REJECTED", fuzz_reviews["rejected"]),
+    ]:
+        body, path_id = body.replace(placeholder, submission_id), path_id.replace(placeholder, submission_id)
+    content = body.encode()
+    if signed:
+        headers = headers | sign(
+            local_stack.fuzz_secret, msg_id=f"msg_{uuid.uuid4().hex}", timestamp=int(time.time()), body=content
+        )
+    response = local_stack.client.request("DELETE", f"/v1/reviews/{path_id}", content=content, headers=headers)
+    assert_well_answered(response)
+    assert response.status_code != 202, response.text
+    if path_id == fuzz_reviews["published"]:
+        assert local_stack.status(path_id)["state"] == "published"
+
+
 def test_signed_bytes_that_are_not_utf8(local_stack):
     import base64
     import hashlib
@@ -141,14 +232,28 @@ def test_signed_bytes_that_are_not_utf8(local_stack):
 def test_the_openapi_document_against_the_service(local_stack):
     """Schemathesis generates requests from the served OpenAPI document, signed where they would be."""
     schema = schemathesis.openapi.from_url(f"{local_stack.url}/openapi.json")
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert {op.label for op in operations} >= {"POST /v1/writers/{writer}/reviews", "GET /v1/reviews/{submission_id}"}
+    results = list(schema.get_all_operations())
+    assert all(isinstance(result, Ok) for result in results), results  # each operation loads
+    operations = [result.ok() for result in results if isinstance(result, Ok)]
+    assert {op.label for op in operations} >= {
+        "POST /v1/writers/{writer}/reviews",
+        "GET /v1/reviews/{submission_id}",
+        "DELETE /v1/reviews/{submission_id}",
+    }
     for operation in operations:
 
         @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-        @given(case=operation.as_strategy())
-        def exercise(case):
-            if case.method == "POST":
+        @given(case=operation.as_strategy(), name_the_path=st.booleans())
+        def exercise(case, name_the_path):
+            if case.method == "DELETE":
+                # Signed over the generated body; half the time it names the review in the
+                # path, as a withdrawal's must, so that requests get past the body check.
+                if name_the_path and isinstance(case.body, dict):
+                    case.body = {**case.body, "id": case.path_parameters["submission_id"]}
+                body = json.dumps(case.body).encode() if case.body is not None else b""
+                case.body = body
+                case.headers = {**(case.headers or {}), "content-type": "application/json"}
+            elif case.method == "POST":
                 # Signed, so generated bodies get past authentication into the parser.
                 body = (
                     case.body
@@ -157,8 +262,6 @@ def test_the_openapi_document_against_the_service(local_stack):
                 )
                 case.body = body
                 case.path_parameters = {"writer": "fuzz"}
-            elif case.method == "DELETE":
-                body = b""  # a withdrawal is signed over an empty body
             if case.method in ("POST", "DELETE"):
                 case.headers = {
                     **(case.headers or {}),

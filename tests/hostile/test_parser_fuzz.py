@@ -35,7 +35,7 @@ FIELDS = {
     "replaces",
 }
 
-NOISE = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+NOISE = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
 HEADER_VALUES = (
     st.sampled_from(
         [

@@ -45,7 +45,6 @@ def ops_stack(tmp_path_factory):
         publish_url=str(root / "publish"),
         extra_env={"MARQUEE_OPS_TOKEN": OPS_TOKEN, "MARQUEE_MAX_RETRIES": "0"},
     )
-    stack.archive = root / "archive"
     try:
         yield stack.start()
     finally:
@@ -74,7 +73,7 @@ def review(title: str) -> bytes:
 
 def break_archive_for(stack: Stack, submission_id: str) -> Path:
     """Occupy the directory the render stage writes to with a file: its writes fail."""
-    blocker = stack.archive / "submissions" / submission_id / "out"
+    blocker = stack.dir / "archive" / "submissions" / submission_id / "out"  # ops_stack's archive_url
     blocker.parent.mkdir(parents=True, exist_ok=True)
     blocker.write_text("not a directory")
     return blocker
@@ -107,7 +106,7 @@ def queues_json(stack: Stack) -> dict[str, dict]:
 def settled_task_runs(stack: Stack) -> dict[tuple[str, tuple], float]:
     """/metrics once the runs of earlier tests are all counted: each worker sends its runs'
     counts once a second, so a count unchanged for two seconds has nothing on its way."""
-    last = {"total": None, "since": 0.0}
+    last: dict[str, float | None] = {"total": None, "since": 0.0}
 
     def unchanged() -> dict | None:
         samples = metric_samples(stack.client.get("/metrics", headers=BEARER).text)
@@ -119,7 +118,7 @@ def settled_task_runs(stack: Stack) -> dict[tuple[str, tuple], float]:
         if total != last["total"]:
             last.update(total=total, since=time.monotonic())
             return None
-        return samples if time.monotonic() - last["since"] >= 2 else None
+        return samples if time.monotonic() - (last["since"] or 0.0) >= 2 else None
 
     return poll(unchanged, timeout=30, what="earlier task runs to be counted", interval=0.25)
 

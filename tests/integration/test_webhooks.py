@@ -88,7 +88,12 @@ def test_failures_are_retried_honouring_retry_after_with_one_webhook_id(local_st
     gap = int(attempts[-1].headers["webhook-timestamp"]) - int(attempts[0].headers["webhook-timestamp"])
     assert gap >= 2 - 1  # two Retry-After waits of a second (timestamps have whole-second precision)
     record = Deliveries(local_stack.redis).get(attempts[0].headers["webhook-id"])
-    poll(lambda: Deliveries(local_stack.redis).get(record["id"])["state"] == "delivered", timeout=10, what="delivered")
+    assert record is not None
+    poll(
+        lambda: (Deliveries(local_stack.redis).get(record["id"]) or {}).get("state") == "delivered",
+        timeout=10,
+        what="delivered",
+    )
 
 
 def test_redirects_are_not_followed_and_a_failed_delivery_can_be_replayed(local_stack, receivers):
@@ -110,7 +115,7 @@ def test_redirects_are_not_followed_and_a_failed_delivery_can_be_replayed(local_
     behaviour["redirect"] = False
     done = local_stack.marquee("retry", "--source", "webhook", failed[0]["id"])
     assert done.returncode == 0, done.stdout + done.stderr
-    poll(lambda: deliveries.get(failed[0]["id"])["state"] == "delivered", timeout=30, what="the replay")
+    poll(lambda: (deliveries.get(failed[0]["id"]) or {}).get("state") == "delivered", timeout=30, what="the replay")
     assert len(deliveries_to(redirector, sid)) == 2
     metrics = local_stack.client.get("/metrics").text
     assert 'marquee_webhook_deliveries_total{result="failed"}' in metrics

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared.writers import sign
 from tests.conftest import fixture_bytes
 from tests.support.processes import RedisServer, Stack, poll
 
@@ -200,3 +201,45 @@ def test_withdrawing_the_live_revision_removes_every_revision_of_it(local_stack)
         *(a["url"] for a in old["assets"] + new["assets"]),
     ]:
         assert httpx.get(url).status_code == 404, url
+
+
+def signed_withdrawal(stack, submission_id: str, *, body: bytes | None = None) -> dict[str, str]:
+    """The headers a writer sends to withdraw ``submission_id``, and the body they sign."""
+    body = json.dumps({"id": submission_id}).encode() if body is None else body
+    headers = sign(stack.secret, msg_id=f"msg_{uuid.uuid4().hex}", timestamp=int(time.time()), body=body)
+    return {**headers, "content-type": "application/json"}
+
+
+def test_a_withdrawal_signed_for_one_review_cannot_withdraw_another(local_stack):
+    mine, other = published(local_stack, review()), published(local_stack, review())
+    body = json.dumps({"id": mine["id"]}).encode()
+    headers = signed_withdrawal(local_stack, mine["id"], body=body)
+    # The same signed request, sent against the other review within the five minutes.
+    response = local_stack.client.request("DELETE", f"/v1/reviews/{other['id']}", content=body, headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert mine["id"] in response.json()["detail"] and other["id"] in response.json()["detail"]
+    # So is one signed over an empty body, as withdrawals were: it names no review at all.
+    empty = signed_withdrawal(local_stack, other["id"], body=b"")
+    refused = local_stack.client.request("DELETE", f"/v1/reviews/{other['id']}", headers=empty)
+    assert refused.status_code == 400, refused.text
+    assert f'{{"id": "{other["id"]}"}}' in refused.json()["detail"]  # it says what to send
+    assert local_stack.status(other["id"])["state"] == "published"
+    assert httpx.get(other["urls"]["manifest"]).status_code == 200
+    # The request signed for its own review still withdraws it.
+    response = local_stack.client.request("DELETE", f"/v1/reviews/{mine['id']}", content=body, headers=headers)
+    assert response.status_code == 202, response.text
+
+
+def test_a_replayed_withdrawal_is_refused_as_already_used(local_stack):
+    submission_id = local_stack.submit(review(publish_at=in_seconds(24 * 3600))).json()["id"]
+    local_stack.wait_for(submission_id, "scheduled", timeout=30)
+    body = json.dumps({"id": submission_id}).encode()
+    headers = signed_withdrawal(local_stack, submission_id, body=body)
+    first = local_stack.client.request("DELETE", f"/v1/reviews/{submission_id}", content=body, headers=headers)
+    assert first.status_code == 202, first.text
+    again = local_stack.client.request("DELETE", f"/v1/reviews/{submission_id}", content=body, headers=headers)
+    assert again.status_code == 409, again.text
+    assert again.headers["content-type"] == "application/problem+json"
+    assert headers["webhook-id"] in again.json()["detail"] and "already used" in again.json()["detail"]
+    local_stack.wait_for(submission_id, "retracted", timeout=30)

@@ -94,6 +94,18 @@ def test_forgetting_a_submission_frees_its_webhook_id_only_if_it_holds_it(states
     assert states.create_many([retry]) == [None]  # the sender's retry starts afresh
 
 
+def test_a_withdrawals_webhook_id_is_claimed_once_per_writer_and_can_be_given_back(states):
+    sid = new(states)
+    assert states.claim_withdrawal(sid, writer="alice", webhook_id="msg_w")
+    assert not states.claim_withdrawal(sid, writer="alice", webhook_id="msg_w")  # a replay
+    assert 0 < states.redis.ttl("marquee:withdrawal:alice:msg_w") <= 7 * 24 * 3600
+    assert states.claim_withdrawal(sid, writer="bob", webhook_id="msg_w")  # ids are per writer
+    # Apart from submissions' claims: the submission's own webhook-id is no withdrawal's.
+    assert states.claim_withdrawal(sid, writer="alice", webhook_id="msg_1")
+    states.release_withdrawal(writer="alice", webhook_id="msg_w")
+    assert states.claim_withdrawal(sid, writer="alice", webhook_id="msg_w")
+
+
 def test_slugs_belong_to_their_first_owner(states):
     assert states.claim_slug("her-2013", owner="alice/her")
     assert states.claim_slug("her-2013", owner="alice/her")

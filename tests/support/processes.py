@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import httpx
 import redis
@@ -33,6 +34,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def launched(process: subprocess.Popen | None) -> subprocess.Popen:
+    """``process``, which a test or bench holds once it has started it."""
+    assert process is not None, "the process has not been started"
+    return process
+
+
+def read_stream(client: redis.Redis, name: str, *, min: str = "-") -> list[tuple[str, dict[str, str]]]:
+    """XRANGE from ``min``: (entry id, fields) pairs; the clients here decode, so all str
+    (redis-py's types allow bytes, and RESP3's shapes, too)."""
+    return cast("list[tuple[str, dict[str, str]]]", client.xrange(name, min=min))
 
 
 def poll(check: Callable[[], object], *, timeout: float, what: str, interval: float = 0.05):
@@ -332,8 +345,15 @@ class Stack:
         )
 
     def withdraw(self, submission_id: str, *, secret: str | None = None) -> httpx.Response:
-        signed = sign(secret or self.secret, msg_id=f"msg_{uuid.uuid4().hex}", timestamp=int(time.time()), body=b"")
-        return self.client.delete(f"/v1/reviews/{submission_id}", headers=signed)
+        # The body names the review, so the signature is good for it alone.
+        body = json.dumps({"id": submission_id}).encode()
+        signed = sign(secret or self.secret, msg_id=f"msg_{uuid.uuid4().hex}", timestamp=int(time.time()), body=body)
+        return self.client.request(
+            "DELETE",
+            f"/v1/reviews/{submission_id}",
+            content=body,
+            headers={**signed, "content-type": "application/json"},
+        )
 
     def status(self, submission_id: str) -> dict:
         response = self.client.get(f"/v1/reviews/{submission_id}")
@@ -351,6 +371,6 @@ class Stack:
     def events(self, type_: str, submission_id: str) -> list[dict]:
         return [
             fields
-            for _, fields in self.redis.xrange("marquee:events")
+            for _, fields in read_stream(self.redis, "marquee:events")
             if fields.get("type") == type_ and fields.get("id") == submission_id
         ]

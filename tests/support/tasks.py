@@ -11,6 +11,6 @@ def raw(task: Any) -> Callable[..., Any]:
     (Tasks are reached through their modules: a task object in a test module's namespace
     would be evaluated, and the app finalised, when pytest collects.)"""
     try:
-        return object.__getattribute__(task, "_Proxy__args")[0]  # type: ignore[no-any-return]
+        return object.__getattribute__(task, "_Proxy__args")[0]
     except AttributeError:  # already evaluated
-        return task.run  # type: ignore[no-any-return]
+        return task.run

@@ -9,9 +9,11 @@ import os
 import pty
 import subprocess
 import sys
+import tempfile
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -169,7 +171,7 @@ def test_without_out_a_new_temporary_folder_is_used_and_an_empty_one_removed(tmp
     good = write_json(tmp_path / "good.json", fixture_json("glasshouse.json"))
     try:
         assert preview_files([good]) == 0
-        assert made[1].parent == Path(submitting.tempfile.gettempdir())
+        assert made[1].parent == Path(tempfile.gettempdir())
         assert (made[1] / "reviews/glasshouse-2025/index.html").is_file()
         assert f"Preview: {made[1]}" in capsys.readouterr().out
     finally:
@@ -303,7 +305,7 @@ def test_follow_many_polls_round_robin_until_each_is_final_or_the_one_deadline(t
 
     sents = [Sent(Path(n), status=202, id=n, status_url=f"http://ingest/v1/reviews/{n}") for n in states]
     sents.append(Sent(Path("refused"), status=422, refusal=["error 422: x"]))
-    finals: list[str] = []
+    finals: list[str | None] = []
     clock = FakeClock()
     with httpx.Client(transport=httpx.MockTransport(server)) as client:
         follow_many(client, sents, timeout=5, on_final=lambda s: finals.append(s.id), clock=clock, sleep=clock.sleep)
@@ -316,13 +318,20 @@ def test_follow_many_polls_round_robin_until_each_is_final_or_the_one_deadline(t
 
 
 def test_a_scheduled_review_is_settled_and_shows_when_it_will_be_published():
-    record = {"id": "s", "state": "scheduled", "errors": [], "urls": None, "scheduled_for": "2030-01-01T09:00:00+00:00"}
+    record: dict[str, Any] = {
+        "id": "s",
+        "state": "scheduled",
+        "errors": [],
+        "urls": None,
+        "scheduled_for": "2030-01-01T09:00:00+00:00",
+    }
     transport = httpx.MockTransport(lambda request: httpx.Response(200, json=record))
     sent = Sent(Path("s"), status=202, id="s", status_url="http://ingest/v1/reviews/s")
     clock = FakeClock()
     with httpx.Client(transport=transport) as client:
         follow_many(client, [sent], timeout=60, clock=clock, sleep=clock.sleep)
     assert clock.slept == [] and sent.succeeded(waited=True)  # nothing more to wait for: it is held until then
+    assert sent.record is not None
     assert submitting.status_lines(sent.record) == ["state:    scheduled", "until:    2030-01-01T09:00:00+00:00"]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
 
 import pytest
 import redis
@@ -48,10 +49,10 @@ def client(redis_server):
 def rt(client, tmp_path):
     # accept_batch reads only the state and the archive.
     return Runtime(
-        settings=None,
+        settings=cast(Any, None),  # not read
         states=SubmissionStates(client),
         archive=FlakyArchive(tmp_path / "archive", url=f"file://{tmp_path}/archive"),
-        publish=None,
+        publish=cast(Any, None),  # not read
     )
 
 
@@ -84,6 +85,7 @@ def test_a_batch_is_stored_recorded_and_queued_once_per_new_webhook_id(rt, clien
     assert outcomes[6] not in new  # webhook-ids are per writer
     assert queue == [[*new, outcomes[6]]]  # one batch of messages, each new submission once
     for n, id in enumerate(new):
+        assert isinstance(id, str)  # a new submission's id, not a refusal
         request = json.loads(rt.archive.get(request_key(id)))
         assert request["body"].encode() == f'{{"n": {n}}}'.encode()
         assert (request["writer"], request["webhook_id"], request["id"]) == ("alice", f"msg_{n}", id)
@@ -138,10 +140,10 @@ def test_a_broken_redis_answers_every_request_of_its_batch(tmp_path):
     # Nothing listens on the discard port; no retries, so the test does not wait out their backoff.
     dead = redis.Redis(host="127.0.0.1", port=9, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
     runtime = Runtime(
-        settings=None,
+        settings=cast(Any, None),  # not read
         states=SubmissionStates(dead),
         archive=LocalStore(tmp_path, url=f"file://{tmp_path}"),
-        publish=None,
+        publish=cast(Any, None),  # not read
     )
     acceptor = Acceptor(runtime, queue=Queue())
 

@@ -6,6 +6,7 @@ import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,7 @@ def submission_count(stack) -> int:
 @pytest.mark.parametrize("attempt", ["wrong secret", "stale", "future", "unknown writer", "other writer", "unsigned"])
 def test_requests_that_cannot_be_authenticated_get_401_with_no_hint(local_stack, attempt):
     before = submission_count(local_stack)
-    kwargs = {
+    cases: dict[str, dict[str, Any]] = {
         "wrong secret": {"secret": new_secret()},
         # Half a minute past the 300 s tolerance, so that a slow machine's delay in
         # delivering the request cannot bring it back within it.
@@ -40,7 +41,8 @@ def test_requests_that_cannot_be_authenticated_get_401_with_no_hint(local_stack,
         "future": {"timestamp": int(time.time()) + 330},
         "unknown writer": {"writer": "mallory"},
         "other writer": {"secret": local_stack.other_secret},  # bob's secret, alice's path
-    }.get(attempt, {})
+    }
+    kwargs = cases.get(attempt, {})
     if attempt == "unsigned":
         response = local_stack.client.post(
             "/v1/writers/alice/reviews", content=REVIEW, headers={"content-type": "application/json"}
@@ -170,3 +172,78 @@ def test_the_same_webhook_delivered_five_times_at_once_is_one_submission_and_one
     (submission_id,) = ids
     assert local_stack.wait_for(submission_id)["state"] == "published"
     assert len(local_stack.events("review.published", submission_id)) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,  # deep enough to exhaust a recursive parser
+        b'{"title": ' + b"[" * 5_000 + b"]" * 5_000 + b"}",
+        b'{"cast": [' + b",".join([b"[]"] * 50_000) + b"]}",  # wide rather than deep
+    ],
+    ids=["deep", "deep-field", "wide"],
+)
+def test_deeply_nested_or_wide_json_gets_400_naming_the_limit(local_stack, body):
+    problem = assert_problem(local_stack.submit(body, writer="fuzz", secret=local_stack.fuzz_secret), 400)
+    assert "limit" in problem["detail"] and problem["errors"][0]["field"] == "body"
+
+
+def test_an_unsigned_withdrawal_over_the_size_limit_gets_413_not_500(local_stack):
+    record_id = local_stack.submit(REVIEW.replace(b"Glasshouse", b"Glasshouse Big Delete")).json()["id"]
+    response = local_stack.client.request("DELETE", f"/v1/reviews/{record_id}", content=b"x" * (2 * 1024 * 1024))
+    assert_problem(response, 413)
+    # Without a Content-Length to go by, counted as it arrives.
+    chunked = local_stack.client.request(
+        "DELETE", f"/v1/reviews/{record_id}", content=iter([b"x" * (1024 * 1024), b"x" * (1024 * 1024)])
+    )
+    assert_problem(chunked, 413)
+
+
+@pytest.mark.parametrize(
+    "body, says",
+    [
+        (b"withdraw it", "not valid JSON"),
+        (b'{"id": "ID", "reason": "typo"}', "nothing else"),
+        (b'["ID"]', "nothing else"),
+        (b"[" * 500 + b"]" * 500, "limit"),
+    ],
+    ids=["not-json", "extra-field", "not-an-object", "deep"],
+)
+def test_a_withdrawal_whose_body_does_not_name_the_review_gets_400_saying_what_to_send(local_stack, body, says):
+    from shared.writers import sign
+
+    submission_id = local_stack.submit(REVIEW.replace(b"Glasshouse", b"Glasshouse Body")).json()["id"]
+    body = body.replace(b"ID", submission_id.encode())
+    headers = sign(local_stack.secret, msg_id=f"msg_{time.time_ns()}", timestamp=int(time.time()), body=body)
+    response = local_stack.client.request("DELETE", f"/v1/reviews/{submission_id}", content=body, headers=headers)
+    problem = assert_problem(response, 400)
+    assert says in problem["detail"] and f'{{"id": "{submission_id}"}}' in problem["detail"]
+
+
+@pytest.mark.parametrize(
+    "broken",
+    ['{"writers": {"alice": {"secrets": ["whsec_', '{"writers": {"alice": {"secrets": ["plain-password"]}}}'],
+    ids=["half-written", "invalid"],
+)
+def test_a_broken_writers_file_is_refused_and_the_last_good_one_stays_in_force(local_stack, broken):
+    good = local_stack.writers_file.read_text()
+    log = local_stack.dir / "ingest.log"
+    offset = log.stat().st_size
+    assert local_stack.submit(b"{").status_code == 400  # the good file is loaded
+    try:
+        local_stack.writers_file.write_text(broken)
+        later = time.time() + 2  # a new mtime even on a coarse-clocked filesystem
+        os.utime(local_stack.writers_file, (later, later))
+        for _ in range(3):
+            assert local_stack.submit(b"{").status_code == 400  # authenticated by the last good copy
+        lines = [line for line in log.read_text()[offset:].splitlines() if "writers" in line and "refused" in line]
+        assert len(lines) == 1, lines  # one line per refused version, not one per request
+        assert str(local_stack.writers_file) in lines[0]
+        for writer in json.loads(good)["writers"].values():
+            assert all(secret.removeprefix("whsec_") not in lines[0] for secret in writer["secrets"])
+        assert "plain-password" not in lines[0]
+    finally:
+        local_stack.writers_file.write_text(good)
+        later = time.time() + 4
+        os.utime(local_stack.writers_file, (later, later))
+    assert local_stack.submit(b"{").status_code == 400

@@ -19,7 +19,12 @@ def test_the_served_openapi_document_is_valid_and_complete(local_stack):
     assert all("example" in body for body in submit["requestBody"]["content"].values())
     assert {"webhook-id", "webhook-timestamp", "webhook-signature"} <= {p["name"] for p in submit["parameters"]}
     assert {"202", "400", "401", "413", "415", "422", "429", "503"} <= set(submit["responses"])
-    assert {"202", "401", "404", "409"} <= set(paths["/v1/reviews/{submission_id}"]["delete"]["responses"])
+    withdraw = paths["/v1/reviews/{submission_id}"]["delete"]
+    assert {"202", "400", "401", "404", "409", "413", "422", "429", "503"} <= set(withdraw["responses"])
+    # A withdrawal's body names its review, so that its signature covers which one.
+    body = withdraw["requestBody"]["content"]["application/json"]
+    assert body["schema"]["required"] == ["id"] and set(body["example"]) == {"id"}
+    assert {"webhook-id", "webhook-timestamp", "webhook-signature"} <= {p["name"] for p in withdraw["parameters"]}
 
     for path, methods in paths.items():
         for method, operation in methods.items():

@@ -7,6 +7,7 @@ import base64
 import time
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 from services.ingest import ops as ops_pages
 from shared.operations import Failure, QueueStats, timeline
@@ -76,6 +77,7 @@ def test_tokens_are_taken_as_bearer_or_as_the_basic_password(monkeypatch):
         "Basic " + base64.b64encode(f"{token}:".encode()).decode(),
     ):
         refused = ops_pages.authorize(request({"authorization": header} if header else {}))
+        assert isinstance(refused, Response)
         assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Basic realm=")
     assert ops_pages.csrf_token(token) != ops_pages.csrf_token("u" * 24) and len(ops_pages.csrf_token(token)) == 64
 
@@ -84,6 +86,7 @@ def test_without_a_usable_token_the_dashboard_explains_itself(monkeypatch):
     for configured, expected in ((None, "Set MARQUEE_OPS_TOKEN"), ("short", "shorter than 16")):
         monkeypatch.setattr(ops_pages, "get_settings", lambda c=configured: type("S", (), {"ops_token": c})())
         refused = ops_pages.authorize(request({}))
-        assert refused.status_code == 503 and expected in refused.body.decode()
+        assert isinstance(refused, Response)
+        assert refused.status_code == 503 and expected in bytes(refused.body).decode()
     monkeypatch.setattr(ops_pages, "get_settings", lambda: type("S", (), {"ops_token": None})())
     assert ops_pages.authorize(request({}), optional=True) is None  # /metrics: open when no token is set

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from services.render.article import render_article
 from services.upload.catalogue import (
@@ -69,7 +70,7 @@ def edge_reviews() -> list[Review]:
     glasshouse = parse_submission(
         (FIXTURES / "reviews" / "glasshouse.json").read_bytes(), content_type="application/json"
     )
-    changes = [
+    changes: list[dict[str, Any]] = [
         {"title": "Bare", "year": None, "cast": [], "note": None, "rating": 0},
         {
             "title": "Perfect",

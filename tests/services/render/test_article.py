@@ -4,6 +4,7 @@ import json
 import re
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ CARD = "https://reviews.example/reviews/glasshouse-2025/instagram/card.jpg"
 
 
 def review(**changes) -> Review:
-    base = {
+    base: dict[str, Any] = {
         "id": "a" * 32,
         "writer": "alice",
         "slug": "glasshouse-2025",
@@ -118,7 +119,7 @@ def test_the_page_carries_sharing_metadata_canonical_url_and_language():
     html = render_article(review(), article_url=URL, image_url=CARD)
     page = Page(html)
     assert page.meta("og:type") == "article"
-    assert page.meta("og:title").startswith("Glasshouse review — 3.5 out of 5 stars")
+    assert (page.meta("og:title") or "").startswith("Glasshouse review — 3.5 out of 5 stars")
     assert page.meta("og:url") == URL and page.meta("og:image") == CARD and page.meta("og:image:alt")
     assert page.meta("article:author") == "Ruth Ellery"
     assert page.meta("article:published_time") == "2026-03-01T09:00:00+00:00"
@@ -136,7 +137,7 @@ def test_without_a_share_image_there_is_no_image_tag_and_a_small_card():
 def test_the_description_is_the_first_paragraph_shortened_at_a_word():
     long = "Word " * 80
     page = Page(render_article(review(paragraphs=[long.strip(), "Second."]), article_url=URL))
-    description = page.meta("description")
+    description = page.meta("description") or ""
     assert len(description) <= 160 and description.endswith("…") and description.startswith("Word Word")
 
 
@@ -209,7 +210,9 @@ def test_contrast_ratio_matches_wcag_examples():
 
 def test_the_stylesheet_uses_only_the_palette():
     html = render_article(review(), article_url=URL)
-    css = re.search(r"<style>(.*)</style>", html, re.S).group(1)
+    style = re.search(r"<style>(.*)</style>", html, re.S)
+    assert style
+    css = style.group(1)
     # Take out the palette's own declarations; every other colour must be a var(--…).
     body = re.sub(r"--[a-z-]+:\s*#[0-9a-f]{6};", "", css)
     body = re.sub(r"@media print \{.*?\n  \}", "", body, flags=re.S)  # print: black on white

@@ -81,7 +81,7 @@ def test_every_article_carries_sharing_tags_a_canonical_url_a_language_and_a_des
 def test_headings_start_at_h1_and_never_skip_a_level(site):
     for key, path in site.items():
         tree = lxml.html.fromstring(path.read_text())
-        levels = [int(h.tag[1]) for h in tree.iter("h1", "h2", "h3", "h4", "h5", "h6")]
+        levels = [int(str(h.tag)[1]) for h in tree.iter("h1", "h2", "h3", "h4", "h5", "h6")]
         assert levels and levels[0] == 1 and levels.count(1) == 1, f"{key}: {levels}"
         assert all(b <= a + 1 for a, b in itertools.pairwise(levels)), f"{key}: {levels}"
 

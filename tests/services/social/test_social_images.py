@@ -141,8 +141,8 @@ def test_the_card_shows_title_stars_quote_byline_and_certificate() -> None:
     assert layout.text("badge") == "12A"
     assert layout.text("byline") == "Review by Priya Ramanathan"
     assert layout.quote and layout.quote in layout.text("quote").replace("“", "").replace("”", "")
-    assert layout.stars.rating == 4
-    assert layout.badge.certificate == "12A"
+    assert layout.stars and layout.stars.rating == 4
+    assert layout.badge and layout.badge.certificate == "12A"
 
 
 def test_a_200_character_title_is_shown_whole_on_the_card() -> None:
@@ -202,7 +202,7 @@ def test_the_thumbnail_is_legible_at_sidebar_size() -> None:
         scale = 168 / layout.width
         heights = [(t.box[3] - t.box[1]) * scale for t in layout.texts if t.role == "title"]
         assert min(heights) >= 9, (key, heights)
-        assert layout.stars.size * scale >= 9
+        assert layout.stars and layout.stars.size * scale >= 9
 
 
 # --- stars ---------------------------------------------------------------------------------
@@ -231,7 +231,9 @@ def test_stars_are_drawn_gold_up_to_the_rating(rating: float) -> None:
     for i in range(5):
         left = i * (size + gap)
         for x in (left + size // 2 - 6, left + size // 2 + 6):  # just left and right of centre
-            r, g, b = image.getpixel((x, size // 2 + 4))
+            pixel = image.getpixel((x, size // 2 + 4))
+            assert isinstance(pixel, tuple)  # an RGB image's pixels are (r, g, b)
+            r, g, b = pixel
             gold.append(r > 200 and g > 150 and b < 80)
     expected = []
     for i in range(5):

@@ -10,6 +10,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from social_corpus import CORPUS
@@ -68,8 +69,11 @@ def runtime(monkeypatch: pytest.MonkeyPatch):
     review = CORPUS["harbour-lights-2026"].model_copy(update={"id": ID})
     archive.put(review_key(ID), review.model_dump_json().encode(), content_type="application/json")
     archive.order.clear()
-    rt = Runtime(
-        settings=SimpleNamespace(public_base_url=BASE), states=FakeStates(), archive=archive, publish=FakeStore()
+    rt = Runtime(  # the stage reads only these parts of its runtime
+        settings=cast(Any, SimpleNamespace(public_base_url=BASE)),
+        states=cast(Any, FakeStates()),
+        archive=cast(Any, archive),
+        publish=cast(Any, FakeStore()),
     )
     handed: list[tuple[str, str]] = []
     for module in (social_module, render_module):

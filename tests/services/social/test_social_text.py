@@ -111,8 +111,8 @@ def test_pull_quote_agrees_with_the_stars() -> None:
         "The first hour is tedious, the dialogue is dull and the plotting fails at every turn of the story.",
         "The last ten minutes are superb, the best thing in it, and a brilliant glimpse of a better film.",
     ]
-    assert "superb" in pull_quote(review(rating=4.5, paragraphs=paragraphs))
-    assert "tedious" in pull_quote(review(rating=1, paragraphs=paragraphs))
+    assert "superb" in (pull_quote(review(rating=4.5, paragraphs=paragraphs)) or "")
+    assert "tedious" in (pull_quote(review(rating=1, paragraphs=paragraphs)) or "")
 
 
 def test_pull_quote_never_picks_a_sentence_that_leans_on_the_one_before() -> None:
@@ -150,8 +150,8 @@ def test_pull_quote_reads_a_20000_word_review_quickly() -> None:
 
 def test_first_sentence_is_the_premise() -> None:
     r = CORPUS["harbour-lights-2026"]
-    assert first_sentence(r).startswith("Harbour Lights follows a lighthouse keeper's daughter")
-    assert first_sentence(r, skip=first_sentence(r)).startswith("Castellan shoots the coast")
+    assert (first_sentence(r) or "").startswith("Harbour Lights follows a lighthouse keeper's daughter")
+    assert (first_sentence(r, skip=first_sentence(r)) or "").startswith("Castellan shoots the coast")
 
 
 @pytest.mark.parametrize(

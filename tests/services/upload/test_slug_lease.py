@@ -57,7 +57,7 @@ class HeldDoor(SubmissionStates):
         self.at_door = threading.Event()
         self.release = threading.Event()
 
-    def slug_lock(self, slug: str, *, seconds: float, wait: float):  # type: ignore[no-untyped-def]
+    def slug_lock(self, slug: str, *, seconds: float, wait: float):
         if not self.release.is_set():
             self.at_door.set()
             assert self.release.wait(HELD_SECONDS), "the test never opened the door"

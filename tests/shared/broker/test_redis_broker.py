@@ -2,6 +2,7 @@
 still closes, so a worker holding a message reconnects instead of dying."""
 
 import contextlib
+from typing import Any
 
 import kombu
 
@@ -13,10 +14,11 @@ def test_a_channel_closes_when_redis_goes_away_during_its_brpop(tmp_path):
     server = RedisServer(tmp_path / "redis").start()  # its own: this test stops it
     try:
         connection = kombu.Connection(server.url, transport=Transport)
-        channel = connection.default_channel
+        channel: Any = connection.default_channel  # a redis Channel: kombu's stubs give the bare StdChannel
         queue = kombu.Queue("q", kombu.Exchange("q", "direct"), "q")
         kombu.Consumer(channel, [queue], callbacks=[lambda body, message: None]).consume()
-        connection.transport.cycle._register_BRPOP(channel)  # a BRPOP in flight, as a worker always has
+        transport: Any = connection.transport  # the redis Transport, whose cycle kombu's stubs leave out
+        transport.cycle._register_BRPOP(channel)  # a BRPOP in flight, as a worker always has
         server.stop()
         with contextlib.suppress(*connection.connection_errors):
             channel.close()

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import fixture_bytes
+from tests.support.processes import poll, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -92,3 +93,43 @@ def test_two_writers_reviewing_the_same_film_get_distinct_stable_slugs(local_sta
     assert alice["slug"] != bob["slug"] and bob["slug"] == bob_again["slug"]
     assert bob["slug"].startswith(alice["slug"] + "-")
     assert manifest(alice)["revision"] == 1 and manifest(bob_again)["revision"] == 2
+
+
+def test_revisions_racing_through_several_upload_workers_never_go_backwards(local_stack):
+    """Three upload worker processes, six revisions of one review sent at once: whatever
+    order the uploads run in, the public revision only ever moves forward, and ends at the
+    last one."""
+    stack = local_stack
+    extra = [stack._spawn(f"worker-upload-race-{n}", ["worker", "upload", "-n", f"uploadrace{n}@%h"]) for n in (1, 2)]
+    try:
+        for n in (1, 2):
+            log = stack.dir / f"worker-upload-race-{n}.log"
+
+            def ready(log: Path = log) -> bool:
+                return "ready." in log.read_text(errors="replace")
+
+            poll(ready, timeout=40, what="an extra upload worker")
+        title = f"Raced {uuid.uuid4().hex[:6]}"
+        ids = []
+        for n in range(6):
+            response = stack.submit(review(title=title, note=f"Take {n}."))
+            assert response.status_code == 202, response.text
+            ids.append(response.json()["id"])
+        seen: list[int] = []
+
+        def all_settled() -> bool:
+            records = [stack.status(id) for id in ids]
+            slug = records[0]["slug"]
+            if slug:
+                live = stack.client.get(f"/site/reviews/{slug}/manifest.json")
+                if live.status_code == 200:
+                    seen.append(live.json()["revision"])
+            return all(r["state"] == "published" for r in records)
+
+        poll(all_settled, timeout=120, what="every revision to settle")
+    finally:
+        for process in extra:
+            stop_process(process)
+    assert seen == sorted(seen), seen  # never backwards
+    final = stack.client.get(f"/site/reviews/{stack.status(ids[0])['slug']}/manifest.json").json()
+    assert final["revision"] == len(ids)  # a new title: revisions 1 to 6, and the last is live

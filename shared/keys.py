@@ -74,6 +74,12 @@ def published_key(slug: str, name: str) -> str:
     return f"reviews/{slug}/{name}"
 
 
+def revision_key(slug: str, revision: int, name: str) -> str:
+    """Where revision ``revision`` of a review keeps ``name`` for good: written once, never
+    changed, so any manifest that lists it stays true byte for byte."""
+    return published_key(slug, f"r/{revision}/{name}")
+
+
 def content_type_for(name: str) -> str:
     suffix = name[name.rfind(".") :] if "." in name else ""
     return CONTENT_TYPES.get(suffix, "application/octet-stream")

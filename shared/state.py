@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import cast
 
 import redis
+import redis.lock
 
 from shared.errors import Problem
 from shared.models import State
@@ -308,6 +309,14 @@ class SubmissionStates:
             pipe.hincrby(key, "revision", 1)
             _, revision = pipe.execute()
         return int(revision)
+
+    def slug_lock(self, slug: str, *, seconds: float, wait: float) -> redis.lock.Lock:
+        """The lease on ``slug``'s public objects: upload, retract and release take it, so one
+        writer changes a slug at a time and each re-checks, under it, what it is about to do.
+
+        It lapses after ``seconds`` (longer than a stage may run, so only a holder that died
+        loses it); a caller that cannot have it within ``wait`` raises ``LockError``."""
+        return self.redis.lock(f"marquee:slug:{slug}:lease", timeout=seconds, blocking_timeout=wait)
 
     def first_published(self, slug: str, *, candidate: str) -> str:
         """When the review at ``slug`` was first published: ``candidate`` unless set before."""

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from services.cli.submitting import DEFAULT_MAX_BODY_BYTES, media_type, progress_bar, wants_progress, write_lines
 from services.render.article import public_review, render_article
-from services.social.teasers import instagram_files, youtube_files
+from services.social.instagram import instagram_files
+from services.social.youtube import youtube_files
 from services.validate.rules import build_review, check_submission
 from shared.errors import MalformedSubmission, Problem
 from shared.keys import public_url, published_key

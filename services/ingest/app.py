@@ -32,12 +32,12 @@ from services.ingest.ops import install as install_ops
 from services.ingest.problems import problem, unauthorized
 from services.ingest.ratelimit import RateLimiter
 from shared.config import get_settings
-from shared.errors import MalformedSubmission, Problem, TransientError
-from shared.keys import is_submission_id
-from shared.models import State
+from shared.errors import MalformedSubmission, ObjectNotFound, Problem, TransientError
+from shared.keys import MANIFEST, is_submission_id, published_key
+from shared.models import Manifest, State
 from shared.observability import logs
 from shared.parsing import load_json, parse_submission
-from shared.pipeline import get_runtime, hand_off
+from shared.pipeline import Runtime, get_runtime, hand_off
 from shared.storage import LocalStore
 from shared.writers import Writer, WritersFile, verify_signature
 
@@ -215,6 +215,16 @@ def create_app() -> FastAPI:
                 "Not withdrawable",
                 f"The review is {record['state']}; only a published or scheduled review can be withdrawn.",
             )
+        if record["state"] == "published" and (live := await run_in_threadpool(live_submission, rt, record)):
+            if live != submission_id:
+                await run_in_threadpool(rt.states.release_withdrawal, **claim)  # nothing done: it may come again
+                return problem(
+                    409,
+                    "superseded",
+                    "A later revision is live",
+                    f"This submission was replaced by a later revision of the review; the live one is "
+                    f"{live}. Withdraw that one to take the review down.",
+                )
         try:
             await run_in_threadpool(hand_off, "retract", submission_id)
         except BaseException:
@@ -267,6 +277,17 @@ def create_app() -> FastAPI:
         # A person running `make run` can open the published article in a browser.
         app.mount("/site", StaticFiles(directory=publish.root, html=True), name="site")
     return app
+
+
+def live_submission(rt: Runtime, record: dict[str, str]) -> str | None:
+    """The id of the submission whose revision is live at ``record``'s slug, if any is."""
+    slug = record.get("slug")
+    if not slug:
+        return None
+    try:
+        return Manifest.model_validate_json(rt.publish.get(published_key(slug, MANIFEST))).id
+    except ObjectNotFound:
+        return None
 
 
 def withdrawal_body_problem(body: bytes, submission_id: str) -> JSONResponse | None:

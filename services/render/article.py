@@ -125,4 +125,6 @@ def public_review(review: Review, *, article_url: str) -> dict[str, Any]:
         "note": review.note,
         "paragraphs": review.paragraphs,
         "date_published": review.date_published.isoformat(),
+        # This revision's date; the first revision's is its date_published.
+        "date_modified": (review.date_modified or review.date_published).isoformat(),
     }

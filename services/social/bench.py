@@ -20,12 +20,13 @@ import time
 from collections.abc import Callable
 
 from services.social.card import card_layout, draw_card, instagram_card
+from services.social.instagram import instagram_caption, instagram_files, instagram_post
 from services.social.jpeg import srgb_profile
 from services.social.look import LOOK
 from services.social.samples import SAMPLES
-from services.social.teasers import instagram_caption, instagram_files, instagram_post, youtube_files, youtube_teaser
 from services.social.text import _pull_quote
 from services.social.thumbnail import draw_thumbnail, thumbnail_layout, youtube_thumbnail
+from services.social.youtube import youtube_files, youtube_teaser
 from shared.models import Review
 
 URL = "https://example.org/reviews/sample/index.html"

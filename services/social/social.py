@@ -3,7 +3,7 @@
 Stores under the submission's output prefix, part by part, ``instagram/card.jpg``,
 ``instagram/caption.txt``, ``instagram/post.json``, then the marker ``instagram.json``;
 ``youtube/thumbnail.jpg``, ``youtube/teaser.json``, then the marker ``youtube.json``.
-The work is in pure functions (``teasers.instagram_files`` / ``youtube_files``).
+The work is in pure functions (``instagram.instagram_files`` / ``youtube.youtube_files``).
 
 Each marker is written after its part's other files, so its presence means the part is
 whole: a redelivered message skips a part whose marker exists and makes again one that
@@ -12,7 +12,8 @@ died halfway. Once both exist the review is social_ready and goes to upload.
 
 from __future__ import annotations
 
-from services.social.teasers import instagram_files, youtube_files
+from services.social.instagram import instagram_files
+from services.social.youtube import youtube_files
 from shared.broker.celery_app import app
 from shared.keys import SOCIAL_PARTS, content_type_for, output_key, published_key
 from shared.models import Review, State

@@ -34,7 +34,7 @@ from markupsafe import escape
 
 from shared.keys import MANIFEST, public_url, published_key
 from shared.models import Review
-from shared.site.formatting import clean, format_date, shorten, star_kinds, stars_glyphs, stars_text
+from shared.site.formatting import clean, format_date, html_datetime, shorten, star_kinds, stars_glyphs, stars_text
 from shared.site.look import ATOM_FEED_KEY, BEST_RATING, INDEX_KEY, JSON_FEED_KEY, LANGUAGE, SITE_NAME, WORST_RATING
 from shared.site.templates import page_context, templates
 
@@ -196,7 +196,7 @@ def _card(entry: Entry, *, root: str) -> dict[str, Any]:
         "stars_label": entry.stars_label,
         "star_kinds": star_kinds(entry.rating),
         "published": format_date(entry.published),
-        "published_iso": entry.published.isoformat(),
+        "published_iso": html_datetime(entry.published),
     }
 
 

@@ -44,7 +44,7 @@ from services.upload.catalogue import (
 )
 from services.upload.publishing import needs_upload
 from shared.errors import TransientError
-from shared.keys import published_key
+from shared.keys import published_key, revision_key
 from shared.models import Asset, Review
 from shared.storage import ObjectInfo, Store
 
@@ -166,8 +166,10 @@ def _text(value: str | bytes) -> str:
 
 
 def share_image_key(review: Review, assets: list[Asset]) -> str | None:
-    key = published_key(review.slug, SHARE_IMAGE)
-    return key if any(asset.key == key for asset in assets) else None
+    """The share image's stable key, if this revision has one."""
+    if any(asset.key == revision_key(review.slug, review.revision, SHARE_IMAGE) for asset in assets):
+        return published_key(review.slug, SHARE_IMAGE)
+    return None
 
 
 def publish(

@@ -5,18 +5,25 @@ Built once per process (``get_runtime``), from the settings.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+import redis
 
 from shared.config import Settings, get_settings
 from shared.connection import connect
-from shared.errors import ObjectNotFound
+from shared.errors import ObjectNotFound, TransientError
 from shared.keys import MANIFEST, public_url, published_key, review_key
 from shared.models import Manifest, Review
 from shared.outbound.deliveries import Deliveries, Subscriber
 from shared.outbound.events import announce, recipients
 from shared.state import SubmissionStates
 from shared.storage import Store, open_store
+
+log = logging.getLogger("marquee.runtime")
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,24 @@ class Runtime:
             return Manifest.model_validate_json(self.publish.get(published_key(slug, MANIFEST))).revision
         except ObjectNotFound:
             return 0
+
+    @contextlib.contextmanager
+    def slug_lease(self, slug: str) -> Iterator[None]:
+        """Hold ``slug``'s lease (``SubmissionStates.slug_lock``) for the block: one writer
+        of a slug's public objects at a time. Waiting too long is transient: retried."""
+        lock = self.states.slug_lock(
+            slug, seconds=self.settings.task_time_limit + 30, wait=self.settings.task_soft_time_limit / 2
+        )
+        if not lock.acquire():
+            raise TransientError(f"the slug {slug} is busy: another upload, withdrawal or rollback holds it")
+        try:
+            yield
+        finally:
+            try:
+                lock.release()
+            except redis.exceptions.LockError:
+                # It lapsed: this holder outlived the lease, and another may have taken it.
+                log.warning("the lease on %s lapsed before it was released", slug)
 
     def announce(self, event: dict) -> list[str]:
         """Fan an event out to the outbound webhook subscribers that want it."""

@@ -5,7 +5,7 @@ what readers see (the article, the index and feeds, the social teasers)."""
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 
 from shared.site.look import BEST_RATING
 
@@ -43,6 +43,12 @@ def star_kinds(rating: float) -> list[str]:
 def format_runtime(minutes: int) -> str:
     hours, mins = divmod(minutes, 60)
     return f"{hours}h {mins:02d}m" if hours else f"{mins} min"
+
+
+def html_datetime(value: datetime) -> str:
+    """A ``<time datetime>`` value: HTML allows at most three digits of a second, and real
+    timestamps carry six (``2026-12-03T10:28:40.067+00:00``, never ``…40.067880+00:00``)."""
+    return value.isoformat(timespec="milliseconds")
 
 
 def format_date(value: date) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from shared.site.formatting import clean
+from shared.site.formatting import clean, html_datetime
 from shared.site.look import ATOM_FEED_KEY, INDEX_KEY, JSON_FEED_KEY, LANGUAGE, PALETTES, SITE_NAME
 
 
@@ -29,6 +29,7 @@ templates = Environment(
     lstrip_blocks=True,
     finalize=_finalize,
 )
+templates.filters["html_datetime"] = html_datetime
 
 
 def page_context(*, root: str) -> dict[str, Any]:

@@ -18,17 +18,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from services.render.article import public_review, render_article
-from services.social.teasers import instagram_files, youtube_files
+from services.social.instagram import instagram_files
+from services.social.youtube import youtube_files
 from services.upload.catalogue_store import publish, share_image_key
 from services.upload.publishing import (
     ASSET_CACHE_CONTROL,
+    IMMUTABLE_CACHE_CONTROL,
     MANIFEST_CACHE_CONTROL,
     build_manifest,
     describe_asset,
 )
 from services.validate.rules import build_review, check_submission
 from shared.connection import connect
-from shared.keys import MANIFEST, content_type_for, public_url, published_key
+from shared.keys import MANIFEST, content_type_for, public_url, published_key, revision_key
 from shared.parsing import parse_submission
 from shared.slugs import make_slug
 from shared.storage import ObjectInfo, open_store
@@ -73,16 +75,19 @@ def publish_one(body: bytes, *, store, client, base_url: str, timings: dict[str,
     t.append(time.perf_counter())
     assets = []
     for name in sorted(files):
-        asset = describe_asset(name, ObjectInfo.of(files[name]), slug=slug, base_url=base_url)
-        store.put(asset.key, files[name], content_type=asset.content_type, cache_control=ASSET_CACHE_CONTROL)
+        asset = describe_asset(name, ObjectInfo.of(files[name]), slug=slug, revision=review.revision, base_url=base_url)
+        # As upload does: the revision's immutable copy, then the stable key.
+        store.put(asset.key, files[name], content_type=asset.content_type, cache_control=IMMUTABLE_CACHE_CONTROL)
+        store.put(
+            published_key(slug, name), files[name], content_type=asset.content_type, cache_control=ASSET_CACHE_CONTROL
+        )
         assets.append(asset)
     manifest = build_manifest(review, assets).model_dump_json(indent=2).encode()
-    store.put(
-        published_key(slug, MANIFEST),
-        manifest,
-        content_type=content_type_for(MANIFEST),
-        cache_control=MANIFEST_CACHE_CONTROL,
-    )
+    for key, cache_control in (
+        (revision_key(slug, review.revision, MANIFEST), IMMUTABLE_CACHE_CONTROL),
+        (published_key(slug, MANIFEST), MANIFEST_CACHE_CONTROL),
+    ):
+        store.put(key, manifest, content_type=content_type_for(MANIFEST), cache_control=cache_control)
     t.append(time.perf_counter())
     publish(client, store, review, base_url=base_url, image_key=share_image_key(review, assets))
     t.append(time.perf_counter())

@@ -25,8 +25,9 @@ from typing import Any, cast
 import redis
 
 from services.render.article import public_review, render_article
+from services.social.instagram import instagram_files
 from services.social.samples import review as sample_review
-from services.social.teasers import instagram_files, youtube_files
+from services.social.youtube import youtube_files
 from services.upload import catalogue_store
 from services.upload import upload as upload_module
 from services.upload.catalogue import entry_fields, tag_prefix

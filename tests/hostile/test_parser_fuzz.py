@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.render.article import public_review, render_article
-from services.social.teasers import instagram_files, youtube_files
+from services.social.instagram import instagram_files
+from services.social.youtube import youtube_files
 from services.validate.rules import build_review, check_submission
 from shared.errors import MalformedSubmission
 from shared.models import ReviewSubmission

@@ -27,7 +27,7 @@ def published_assets(record: dict) -> tuple[dict, dict[str, bytes]]:
         response = httpx.get(asset["url"], timeout=10)
         assert response.status_code == 200, asset["url"]
         assert response.headers["content-type"].split(";")[0] == asset["content_type"].split(";")[0]
-        assets[asset["key"].split("/", 2)[2]] = response.content  # name after reviews/<slug>/
+        assets[asset["key"].split("/", 4)[4]] = response.content  # name after reviews/<slug>/r/<revision>/
         assert hashlib.sha256(response.content).hexdigest() == asset["sha256"], asset["key"]
         assert len(response.content) == asset["bytes"]
     return manifest, assets

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from pathlib import Path
@@ -10,6 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import fixture_bytes
+from tests.support.processes import poll, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -35,27 +37,34 @@ def test_submitting_again_publishes_a_new_revision_at_the_same_slug(local_stack)
     first = publish(local_stack, review(title=title, note="First cut."))
     before = manifest(first)
     root = Path(local_stack.env["MARQUEE_PUBLISH_URL"])
-    stats = {a["key"]: (root / a["key"]).stat() for a in before["assets"]}
+    slug = first["slug"]
+
+    def by_name(m: dict) -> dict[str, str]:  # name → hash, the revision prefix dropped
+        return {a["key"].split("/", 4)[4]: a["sha256"] for a in m["assets"]}
+
+    stable = {name: (root / "reviews" / slug / name).stat() for name in by_name(before)}
 
     second = publish(local_stack, review(title=title, note="Director's cut."))
     after = manifest(second)
     assert second["slug"] == first["slug"] and second["id"] != first["id"]
     assert (before["revision"], after["revision"]) == (1, 2)
+    assert all(a["key"].startswith(f"reviews/{slug}/r/2/") for a in after["assets"])
     data = httpx.get(second["urls"]["review"]).json()
     assert data["revision"] == 2 and data["note"] == "Director's cut."
+    # A revision keeps the first publication's date and says when it was revised.
+    assert data["date_published"] < data["date_modified"]
 
-    unchanged = [
-        a["key"]
-        for a in after["assets"]
-        if a["sha256"] in {b["sha256"] for b in before["assets"] if b["key"] == a["key"]}
-    ]
-    changed = [a["key"] for a in after["assets"] if a["key"] not in unchanged]
+    old, new = by_name(before), by_name(after)
+    unchanged = [name for name in new if old.get(name) == new[name]]
+    changed = [name for name in new if name not in unchanged]
     assert unchanged and changed
-    for key in unchanged:  # not written again: the very same file
-        now = (root / key).stat()
-        assert (now.st_ino, now.st_mtime_ns) == (stats[key].st_ino, stats[key].st_mtime_ns), key
-    for key in changed:
-        assert (root / key).stat().st_mtime_ns != stats[key].st_mtime_ns
+    for name in unchanged:  # the stable key is not written again: the very same file
+        now = (root / "reviews" / slug / name).stat()
+        assert (now.st_ino, now.st_mtime_ns) == (stable[name].st_ino, stable[name].st_mtime_ns), name
+    for name in changed:
+        assert (root / "reviews" / slug / name).stat().st_mtime_ns != stable[name].st_mtime_ns
+    for asset in before["assets"]:  # the first revision's own copies stay as its manifest says
+        assert hashlib.sha256((root / asset["key"]).read_bytes()).hexdigest() == asset["sha256"], asset["key"]
 
 
 def test_replaces_revises_a_review_even_under_a_new_title(local_stack):
@@ -84,3 +93,43 @@ def test_two_writers_reviewing_the_same_film_get_distinct_stable_slugs(local_sta
     assert alice["slug"] != bob["slug"] and bob["slug"] == bob_again["slug"]
     assert bob["slug"].startswith(alice["slug"] + "-")
     assert manifest(alice)["revision"] == 1 and manifest(bob_again)["revision"] == 2
+
+
+def test_revisions_racing_through_several_upload_workers_never_go_backwards(local_stack):
+    """Three upload worker processes, six revisions of one review sent at once: whatever
+    order the uploads run in, the public revision only ever moves forward, and ends at the
+    last one."""
+    stack = local_stack
+    extra = [stack._spawn(f"worker-upload-race-{n}", ["worker", "upload", "-n", f"uploadrace{n}@%h"]) for n in (1, 2)]
+    try:
+        for n in (1, 2):
+            log = stack.dir / f"worker-upload-race-{n}.log"
+
+            def ready(log: Path = log) -> bool:
+                return "ready." in log.read_text(errors="replace")
+
+            poll(ready, timeout=40, what="an extra upload worker")
+        title = f"Raced {uuid.uuid4().hex[:6]}"
+        ids = []
+        for n in range(6):
+            response = stack.submit(review(title=title, note=f"Take {n}."))
+            assert response.status_code == 202, response.text
+            ids.append(response.json()["id"])
+        seen: list[int] = []
+
+        def all_settled() -> bool:
+            records = [stack.status(id) for id in ids]
+            slug = records[0]["slug"]
+            if slug:
+                live = stack.client.get(f"/site/reviews/{slug}/manifest.json")
+                if live.status_code == 200:
+                    seen.append(live.json()["revision"])
+            return all(r["state"] == "published" for r in records)
+
+        poll(all_settled, timeout=120, what="every revision to settle")
+    finally:
+        for process in extra:
+            stop_process(process)
+    assert seen == sorted(seen), seen  # never backwards
+    final = stack.client.get(f"/site/reviews/{stack.status(ids[0])['slug']}/manifest.json").json()
+    assert final["revision"] == len(ids)  # a new title: revisions 1 to 6, and the last is live

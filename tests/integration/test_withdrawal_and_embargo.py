@@ -153,6 +153,56 @@ def test_a_withdrawn_review_stays_withdrawn_when_redis_forgets_and_reconcile_run
     assert stack.events("review.published", record["id"]) == []
 
 
+# --- withdrawal touches only its own --------------------------------------------------------
+
+
+def test_withdrawing_a_superseded_submission_is_refused_naming_the_live_one(local_stack):
+    title = f"Superseded {uuid.uuid4().hex[:8]}"
+    first = published(local_stack, review(title=title))
+    second = published(local_stack, review(title=title, note="Revised."))
+    assert second["slug"] == first["slug"]
+
+    response = local_stack.withdraw(first["id"])
+    assert response.status_code == 409, response.text
+    assert second["id"] in response.json()["detail"]  # the writer learns which one is live
+    manifest = httpx.get(second["urls"]["manifest"])
+    assert manifest.status_code == 200 and manifest.json()["id"] == second["id"]
+    assert local_stack.status(second["id"])["state"] == "published"
+
+
+def test_withdrawing_a_scheduled_revision_cancels_only_its_schedule(local_stack):
+    title = f"Scheduled revision {uuid.uuid4().hex[:8]}"
+    live = published(local_stack, review(title=title))
+    later = local_stack.submit(review(title=title, note="Coming later.", publish_at=in_seconds(3600))).json()["id"]
+    local_stack.wait_for(later, "scheduled", timeout=30)
+
+    assert local_stack.withdraw(later).status_code == 202
+    local_stack.wait_for(later, "retracted", timeout=30)
+    assert local_stack.redis.zscore("marquee:schedule", later) is None
+    manifest = httpx.get(live["urls"]["manifest"])
+    assert manifest.status_code == 200 and manifest.json()["id"] == live["id"]  # the live revision stays
+    assert local_stack.status(live["id"])["state"] == "published"
+    for asset in manifest.json()["assets"]:
+        assert httpx.get(asset["url"]).status_code == 200, asset["url"]
+
+
+def test_withdrawing_the_live_revision_removes_every_revision_of_it(local_stack):
+    title = f"Live revision {uuid.uuid4().hex[:8]}"
+    first = published(local_stack, review(title=title))
+    old = httpx.get(first["urls"]["manifest"]).json()
+    second = published(local_stack, review(title=title, note="Revised."))
+    new = httpx.get(second["urls"]["manifest"]).json()
+
+    assert local_stack.withdraw(second["id"]).status_code == 202
+    local_stack.wait_for(second["id"], "retracted")
+    for url in [
+        second["urls"]["manifest"],
+        second["urls"]["article"],
+        *(a["url"] for a in old["assets"] + new["assets"]),
+    ]:
+        assert httpx.get(url).status_code == 404, url
+
+
 def signed_withdrawal(stack, submission_id: str, *, body: bytes | None = None) -> dict[str, str]:
     """The headers a writer sends to withdraw ``submission_id``, and the body they sign."""
     body = json.dumps({"id": submission_id}).encode() if body is None else body

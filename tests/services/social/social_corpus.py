@@ -8,8 +8,9 @@ from __future__ import annotations
 import functools
 import random
 
+from services.social.instagram import instagram_files
 from services.social.samples import SAMPLES, review
-from services.social.teasers import instagram_files, youtube_files
+from services.social.youtube import youtube_files
 
 LONG_TITLE = (
     "The Unbelievably Long and Occasionally True Chronicle of the Night the Lighthouse Keepers of "

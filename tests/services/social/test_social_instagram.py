@@ -7,8 +7,8 @@ import re
 
 from social_corpus import CARD_URL, CORPUS, instagram_for
 
+from services.social.instagram import instagram_caption, instagram_post
 from services.social.samples import review
-from services.social.teasers import instagram_caption, instagram_post
 from services.social.text import hashtag, verdict
 
 # Independent of the module's own patterns: a hashtag is # then word characters, not
@@ -121,7 +121,7 @@ def test_post_checks_catch_a_broken_caption() -> None:
     r = review(title="X")
     post = instagram_post(r, article_url="https://example.org/x")
     assert post["checks"]["caption_length"]
-    from services.social.teasers import instagram_checks
+    from services.social.instagram import instagram_checks
 
     bad = instagram_checks("#a " * 31 + "x" * 2200, review=r)
     assert not bad["caption_length"] and not bad["hashtag_count"] and not bad["title_in_preview"]

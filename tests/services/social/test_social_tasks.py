@@ -20,19 +20,10 @@ import services.social.social as social_module
 from shared.keys import output_key, review_key
 from shared.models import State
 from shared.storage import ObjectInfo, sha256_hex
+from tests.support.tasks import raw
 
 ID = "ab" * 16
 BASE = "https://cdn.example.org"
-
-
-def raw(task):
-    """The function behind a Celery task, without finalising the app (which needs settings).
-    (Tasks are reached through their modules: a task object in this module's namespace
-    would be evaluated, and the app finalised, when pytest collects.)"""
-    try:
-        return object.__getattribute__(task, "_Proxy__args")[0]
-    except AttributeError:  # already evaluated
-        return task.run
 
 
 @dataclass

@@ -8,7 +8,7 @@ import pytest
 from social_corpus import ARTICLE_URL, CORPUS, THUMBNAIL_URL, youtube_for
 
 from services.social.samples import review
-from services.social.teasers import bbfc_rating, narration, youtube_tags, youtube_teaser
+from services.social.youtube import bbfc_rating, narration, youtube_tags, youtube_teaser
 
 
 def teaser_of(name: str) -> dict:

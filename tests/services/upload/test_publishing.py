@@ -35,19 +35,21 @@ def test_the_manifest_lists_each_asset_with_its_hash_and_url():
         date_published=datetime(2026, 1, 1, tzinfo=UTC),
     )
     assets = [
-        describe_asset(n, ObjectInfo.of(n.encode()), slug="her-2013", base_url="https://cdn.example/")
+        describe_asset(n, ObjectInfo.of(n.encode()), slug="her-2013", revision=2, base_url="https://cdn.example/")
         for n in ("review.json", "index.html")
     ]
     manifest = build_manifest(review, assets)
     assert manifest.revision == 2 and [a.key for a in manifest.assets] == [
-        "reviews/her-2013/index.html",
-        "reviews/her-2013/review.json",
+        "reviews/her-2013/r/2/index.html",
+        "reviews/her-2013/r/2/review.json",
     ]
     page = manifest.assets[0]
     assert page.sha256 == sha256_hex(b"index.html") and page.bytes == len(b"index.html")
     assert page.content_type == "text/html; charset=utf-8"
-    assert page.url == "https://cdn.example/reviews/her-2013/index.html"
+    assert page.url == "https://cdn.example/reviews/her-2013/r/2/index.html"  # the revision's own, for good
     with pytest.raises(ValueError):
-        build_manifest(review, [describe_asset("manifest.json", ObjectInfo.of(b"{}"), slug="her-2013", base_url="x")])
+        build_manifest(
+            review, [describe_asset("manifest.json", ObjectInfo.of(b"{}"), slug="her-2013", revision=2, base_url="x")]
+        )
     with pytest.raises(ValueError, match=r"hash of index\.html"):  # a manifest never lists an unknown hash
-        describe_asset("index.html", ObjectInfo(size=3, sha256=None), slug="her-2013", base_url="x")
+        describe_asset("index.html", ObjectInfo(size=3, sha256=None), slug="her-2013", revision=2, base_url="x")

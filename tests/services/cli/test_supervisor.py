@@ -204,7 +204,7 @@ def test_a_killed_worker_comes_back_and_consumes_again(run_in):
     poll(lambda: "ready." in run.log("worker-render")[offset:], timeout=UP_TIMEOUT, what="the new worker to consume")
     poll(
         lambda: "worker-render exited unexpectedly; starting it again" in run.text(),
-        timeout=10,
+        timeout=UP_TIMEOUT,  # the listener and `marquee run` relay it; slow on a loaded machine
         what="marquee run to say so",
     )
     assert "exited: worker-render (terminated by SIGKILL; not expected)" in run.log("supervisord")

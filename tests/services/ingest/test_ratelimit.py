@@ -8,8 +8,18 @@ import pytest
 import redis
 
 from services.ingest.ratelimit import RateLimiter
+from tests.support.processes import RedisServer
 
 DB = "/13"
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory):
+    """A redis-server of this module's own: the tests count the Lua scripts the server runs,
+    and the session's server also runs the workers' (kombu's restores, state moves)."""
+    server = RedisServer(tmp_path_factory.mktemp("ratelimit-redis")).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

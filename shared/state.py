@@ -41,12 +41,12 @@ FAILED_INDEX = "marquee:submissions:failed"  # sorted set: each failed submissio
 # Returns the state it is in; when it moved, {new state, writer}.
 _TRANSITION = """
 local rank = {received=0, validated=1, rendered=2, social_ready=3, scheduled=3.5, uploaded=4, published=5,
-              rejected=9, failed=9, retracted=10}
+              rejected=9, failed=9, superseded=9, retracted=10}
 local current = redis.call('HGET', KEYS[1], 'state')
 local new = ARGV[1]
 if not current then return false end
 if current == new then return current end
-if current == 'rejected' or current == 'retracted' then return current end
+if current == 'rejected' or current == 'retracted' or current == 'superseded' then return current end
 if current == 'published' then
   if new ~= 'retracted' then return current end
 elseif current == 'failed' then

@@ -5,8 +5,8 @@ The archive is the record of what was accepted (ingest answers 202 only once
 (each stage writes its outputs there before it moves the state on). Redis holds the
 state and the queues, and can lose them: a FLUSHALL, a failover to an empty
 replica, a restore from an old snapshot. Reconcile walks the archive and, for each
-submission in no final state (published, rejected, failed, retracted) with no message
-waiting in a queue or held by a worker, sends it on from the right stage:
+submission in no final state (published, rejected, failed, superseded, retracted) with
+no message waiting in a queue or held by a worker, sends it on from the right stage:
 
 * Redis knows it: from its state (``validated`` → render, ``uploaded`` → notify…).
 * Redis does not: from what the archive holds, after re-creating its state record
@@ -15,7 +15,8 @@ waiting in a queue or held by a worker, sends it on from the right stage:
       no review.json                            → validate  (from received)
       review.json, no out/index.html            → render    (from validated)
       index.html, a teaser marker missing       → social    (from rendered)
-      both teasers, no manifest with its id     → upload    (from social_ready)
+      both teasers, no manifest with its id     → upload    (from social_ready; upload
+                                                  ends it superseded if a later revision is live)
       the publish store's manifest has its id   → notify    (from uploaded)
 
 Stages skip work already done, so sending one again is harmless; the state

@@ -105,6 +105,15 @@ def test_a_failure_before_validate_names_no_revision(states):
     assert (failed["slug"], failed["revision"], failed["manifest_url"]) == (None, None, None)
 
 
+def test_a_superseded_submission_stays_superseded(states):
+    sid = new(states)
+    states.advance(sid, State.SOCIAL_READY, stage="social")
+    assert states.advance(sid, State.SUPERSEDED, stage="upload", superseded_by="f" * 32) == State.SUPERSEDED
+    for later in (State.UPLOADED, State.PUBLISHED, State.FAILED, State.RETRACTED):
+        assert states.advance(sid, later, stage="notify") == State.SUPERSEDED  # final is final
+    assert states.get(sid)["superseded_by"] == "f" * 32
+
+
 def test_unknown_submissions_are_not_created_by_a_transition(states):
     assert states.advance(uuid.uuid4().hex, State.VALIDATED, stage="validate") is None
     assert states.get(uuid.uuid4().hex) is None

@@ -244,7 +244,7 @@ class SubmissionStates:
         submission that failed before them has none, and the event says so with nulls."""
         record = self.get(id) or {}
         errors = [{"field": "", "message": f"{stage} failed after {attempts} attempt(s): {error}"}]
-        revision, manifest_url = record.get("revision"), record.get("manifest_url")
+        revision, manifest_url = record.get("revision") or "", record.get("manifest_url") or ""
         known = bool(revision and manifest_url)  # recorded together by validate, or not at all
         event = envelope(
             "review.failed",

@@ -87,7 +87,7 @@ def status_lines(record: dict) -> list[str]:
     if record.get("scheduled_for") and record.get("state") == "scheduled":
         lines.append(f"until:    {record['scheduled_for']}")
     if record.get("superseded_by") and record.get("state") == "superseded":
-        lines.append(f"live:     {record['superseded_by']} (a later revision, published before this one)")
+        lines.append(f"live:     {record['superseded_by']} (a later revision, live before this one reached upload)")
     for name, link in (record.get("urls") or {}).items():
         lines.append(f"{name + ':':9} {link}")
     return lines + timeline_lines(record.get("history") or [])

@@ -51,12 +51,15 @@ def validate(submission_id: str) -> None:
         review = rt.load_review(submission_id)
     # The revision and its manifest's address, recorded now so that every later event
     # (a failure too) can name them without reading the archive.
-    placed = {
-        "slug": review.slug,
-        "revision": str(review.revision),
-        "manifest_url": revision_manifest_url(rt.settings.public_base_url, review.slug, review.revision),
-    }
-    if should_hand_off(rt.states.advance(submission_id, State.VALIDATED, stage="validate", **placed), State.VALIDATED):
+    state = rt.states.advance(
+        submission_id,
+        State.VALIDATED,
+        stage="validate",
+        slug=review.slug,
+        revision=str(review.revision),
+        manifest_url=revision_manifest_url(rt.settings.public_base_url, review.slug, review.revision),
+    )
+    if should_hand_off(state, State.VALIDATED):
         hand_off("render", submission_id)
 
 

@@ -87,11 +87,12 @@ class State(StrEnum):
     PUBLISHED = "published"
     REJECTED = "rejected"
     FAILED = "failed"
+    SUPERSEDED = "superseded"  # never published: a later revision was already live when it came to upload
     RETRACTED = "retracted"
 
     @property
     def is_final(self) -> bool:
-        return self in (State.PUBLISHED, State.REJECTED, State.FAILED, State.RETRACTED)
+        return self in (State.PUBLISHED, State.REJECTED, State.FAILED, State.SUPERSEDED, State.RETRACTED)
 
 
 class Asset(BaseModel):

@@ -1,10 +1,11 @@
 """Submission state in Redis: where each review is, what went wrong, and the event log.
 
 One hash per submission (``marquee:sub:<id>``), its history as a list, and the
-``marquee:events`` stream for downstream consumers. Transitions run as one Lua
-script, so a state never moves backwards, a final state is never left (but for a
-published review being withdrawn, and a failed one being replayed), and the event
-for a state is appended exactly once however often a stage runs.
+``marquee:events`` stream for downstream consumers (each entry: ``type``, ``id`` and the
+event's envelope, shared/envelope.py). Transitions run as one Lua script, so a state
+never moves backwards, a final state is never left (but for a published review being
+withdrawn, and a failed one being replayed), and the event for a state is appended
+exactly once however often a stage runs.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import cast
 import redis
 import redis.lock
 
+from shared.envelope import STREAM_FIELD, dumps, envelope
 from shared.errors import Problem
 from shared.models import State
 from shared.observability import logs
@@ -34,16 +36,17 @@ WEBHOOK_MEMORY_SECONDS = 7 * 24 * 3600
 FAILED_INDEX = "marquee:submissions:failed"  # sorted set: each failed submission's id → when it failed
 
 # KEYS: hash, history, events, failed index, metrics counters. ARGV: new state, stage, at,
-# event json ("" for none), the counter field the move counts ("" for none), field pairs…
+# the event's envelope as JSON ("" for none), the counter field the move counts ("" for
+# none), field pairs…
 # Returns the state it is in; when it moved, {new state, writer}.
 _TRANSITION = """
 local rank = {received=0, validated=1, rendered=2, social_ready=3, scheduled=3.5, uploaded=4, published=5,
-              rejected=9, failed=9, retracted=10}
+              rejected=9, failed=9, superseded=9, retracted=10}
 local current = redis.call('HGET', KEYS[1], 'state')
 local new = ARGV[1]
 if not current then return false end
 if current == new then return current end
-if current == 'rejected' or current == 'retracted' then return current end
+if current == 'rejected' or current == 'retracted' or current == 'superseded' then return current end
 if current == 'published' then
   if new ~= 'retracted' then return current end
 elseif current == 'failed' then
@@ -55,10 +58,10 @@ redis.call('HSET', KEYS[1], 'state', new)
 for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('RPUSH', KEYS[2], cjson.encode({stage=ARGV[2], state=new, at=ARGV[3]}))
 if ARGV[4] ~= '' then
+  -- type and id beside the envelope, so a reader filters without parsing it
   local event = cjson.decode(ARGV[4])
-  local fields = {}
-  for k, v in pairs(event) do table.insert(fields, k); table.insert(fields, v) end
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', '@MAXLEN@', '*', unpack(fields))
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', '@MAXLEN@', '*', 'type', event.type, 'id', event.data.id,
+             '@FIELD@', ARGV[4])
 end
 local id = string.sub(KEYS[1], 13)  -- after 'marquee:sub:'
 if new == 'failed' then
@@ -68,7 +71,7 @@ elseif current == 'failed' then
 end
 if ARGV[5] ~= '' then redis.call('HINCRBY', KEYS[5], ARGV[5], 1) end
 return {new, redis.call('HGET', KEYS[1], 'writer') or ''}
-""".replace("@MAXLEN@", str(EVENTS_MAXLEN))
+""".replace("@MAXLEN@", str(EVENTS_MAXLEN)).replace("@FIELD@", STREAM_FIELD)
 
 
 # KEYS: the webhook-id's claim, hash, history. ARGV: id, writer, webhook_id, received_at,
@@ -211,7 +214,7 @@ class SubmissionStates:
         """
         pairs = [item for kv in fields.items() for item in kv]
         counter = outcome_field(state.value, stage=stage) or ""  # counted by the script, with the move
-        args = [state.value, stage, now_iso(), json.dumps(event) if event else "", counter, *pairs]
+        args = [state.value, stage, now_iso(), dumps(event) if event else "", counter, *pairs]
         result = self._transition(keys=[_hash(id), _history(id), EVENTS_STREAM, FAILED_INDEX, COUNTERS_KEY], args=args)
         if isinstance(result, list):  # it moved (and the script counted it): log it once
             result, writer = result
@@ -219,23 +222,42 @@ class SubmissionStates:
         return State(result) if result else None
 
     def reject(self, id: str, problems: list[Problem], *, writer: str) -> tuple[State | None, dict]:
-        """Mark ``id`` rejected with every problem; return its state and the event announced."""
-        errors = json.dumps([p.as_dict() for p in problems])
-        event = {"type": "review.rejected", "id": id, "writer": writer, "errors": errors, "at": now_iso()}
-        return self.advance(id, State.REJECTED, stage="validate", event=event, errors=errors), event
+        """Mark ``id`` rejected with every problem; return its state and the event announced.
+        A rejected review has no slug and no revision: the event says so with nulls."""
+        errors = [p.as_dict() for p in problems]
+        event = envelope(
+            "review.rejected",
+            id=id,
+            writer=writer,
+            slug=None,
+            revision=None,
+            manifest_url=None,
+            timestamp=now_iso(),
+            errors=errors,
+        )
+        return self.advance(id, State.REJECTED, stage="validate", event=event, errors=json.dumps(errors)), event
 
     def fail(self, id: str, *, stage: str, error: str, attempts: int) -> tuple[State | None, dict]:
-        """Mark ``id`` failed at ``stage``; return its state and the event announced."""
+        """Mark ``id`` failed at ``stage``; return its state and the event announced.
+
+        The slug, revision and its manifest's address are the ones validate recorded; a
+        submission that failed before them has none, and the event says so with nulls."""
         record = self.get(id) or {}
         errors = [{"field": "", "message": f"{stage} failed after {attempts} attempt(s): {error}"}]
-        event = {
-            "type": "review.failed",
-            "id": id,
-            "writer": record.get("writer", ""),
-            "stage": stage,
-            "error": error,
-            "at": now_iso(),
-        }
+        revision, manifest_url = record.get("revision") or "", record.get("manifest_url") or ""
+        known = bool(revision and manifest_url)  # recorded together by validate, or not at all
+        event = envelope(
+            "review.failed",
+            id=id,
+            writer=record.get("writer", ""),
+            slug=record.get("slug") or None,
+            revision=int(revision) if known else None,
+            manifest_url=manifest_url if known else None,
+            timestamp=now_iso(),
+            stage=stage,
+            attempts=attempts,
+            errors=errors,
+        )
         state = self.advance(
             id,
             State.FAILED,

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import processes
+from tests.support.event_contract import EmittedEvents
 from tests.support.processes import MotoS3, RedisServer, Stack
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -18,6 +20,24 @@ def fixture_bytes(name: str) -> bytes:
 
 def fixture_json(name: str) -> dict:
     return json.loads(fixture_bytes(name))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def emitted_events():
+    """Every event any stack of the session emitted, read from its marquee:events as it
+    stops, must match its type's schema in docs/schemas/: the docs and the code cannot
+    drift apart. Torn down last, so it judges every stack, and fails the session if not."""
+    emitted = EmittedEvents()
+
+    def check(stack: Stack) -> None:
+        emitted.check_stream(stack.redis, where=stack.dir.name)
+
+    processes.STOP_HOOKS.append(check)
+    yield emitted
+    processes.STOP_HOOKS.remove(check)
+    assert not emitted.problems, f"{len(emitted.problems)} event problem(s) against docs/schemas/:\n" + "\n".join(
+        emitted.problems[:30]
+    )
 
 
 @pytest.fixture(scope="session")

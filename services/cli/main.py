@@ -229,9 +229,10 @@ def events() -> None:
 @click.option("--count", type=int, default=None, help="Stop after this many events.")
 @click.option("--timeout", type=float, default=None, help="Stop after this many seconds without an event.")
 def events_tail(group: str, from_start: bool, count: int | None, timeout: float | None) -> None:
-    """Print events as they come, one JSON object a line, reading as a consumer group."""
+    """Print events as they come, one envelope (docs/CONSUMERS.md) a line, reading as a consumer group."""
     import redis as redis_client
 
+    from shared.envelope import STREAM_FIELD
     from shared.state import EVENTS_STREAM
 
     client = redis_client.Redis.from_url(_redis_url(), decode_responses=True)
@@ -253,7 +254,8 @@ def events_tail(group: str, from_start: bool, count: int | None, timeout: float 
         if not batch:
             return  # no event within --timeout
         for entry_id, fields in batch[0][1]:
-            click.echo(json.dumps({"stream_id": entry_id, **fields}, ensure_ascii=False))
+            # The envelope, as a webhook's body carries it; an entry older than envelopes, as it is.
+            click.echo(fields.get(STREAM_FIELD) or json.dumps(fields, ensure_ascii=False))
             client.xack(EVENTS_STREAM, group, entry_id)
             seen += 1
             if count is not None and seen >= count:

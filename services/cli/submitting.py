@@ -28,11 +28,12 @@ import httpx
 
 from shared.writers import sign
 
-TERMINAL_STATES = ("published", "rejected", "failed", "retracted")
+TERMINAL_STATES = ("published", "rejected", "failed", "superseded", "retracted")
 # --wait stops at a final state, or at "scheduled": an embargoed review is held, unchanged,
-# until its publish_at. Published or scheduled is what the writer asked for.
+# until its publish_at. Published or scheduled is what the writer asked for; so is
+# superseded: the writer's own later revision of the review was live first.
 SETTLED_STATES = (*TERMINAL_STATES, "scheduled")
-GOOD_STATES = ("published", "scheduled")
+GOOD_STATES = ("published", "scheduled", "superseded")
 RETRY_STATUSES = (429, 503)  # nothing was accepted: send the same webhook again, later
 MAX_ATTEMPTS = 5
 MAX_RETRY_WAIT = 120.0
@@ -85,6 +86,8 @@ def status_lines(record: dict) -> list[str]:
         lines.append(f"  - {error.get('field') or 'error'}: {error['message']}")
     if record.get("scheduled_for") and record.get("state") == "scheduled":
         lines.append(f"until:    {record['scheduled_for']}")
+    if record.get("superseded_by") and record.get("state") == "superseded":
+        lines.append(f"live:     {record['superseded_by']} (a later revision, live before this one reached upload)")
     for name, link in (record.get("urls") or {}).items():
         lines.append(f"{name + ':':9} {link}")
     return lines + timeline_lines(record.get("history") or [])
@@ -382,6 +385,7 @@ def summary(sents: Sequence[Sent], *, waited: bool) -> str:
         "accepted",
         "rejected",
         "failed",
+        "superseded",
         "retracted",
         "not final",
         "refused",

@@ -44,7 +44,7 @@ from shared.writers import Writer, WritersFile, verify_signature
 ACCEPTED_TYPES = ("application/json", "text/plain")
 WITHDRAWABLE = (State.PUBLISHED, State.SCHEDULED)
 WITHDRAWAL_MAX_BYTES = 1024  # {"id": "<32 hex digits>"} is 40 bytes: room for any spacing, no more
-STATUS_FIELDS = ("id", "writer", "state", "slug", "errors", "urls", "history", "scheduled_for")
+STATUS_FIELDS = ("id", "writer", "state", "slug", "errors", "urls", "history", "scheduled_for", "superseded_by")
 
 
 class BodyTooLarge(Exception):
@@ -209,12 +209,10 @@ def create_app() -> FastAPI:
             )
         if record["state"] not in WITHDRAWABLE:
             await run_in_threadpool(rt.states.release_withdrawal, **claim)  # nothing done: it may come again
-            return problem(
-                409,
-                "not-withdrawable",
-                "Not withdrawable",
-                f"The review is {record['state']}; only a published or scheduled review can be withdrawn.",
-            )
+            detail = f"The review is {record['state']}; only a published or scheduled review can be withdrawn."
+            if live := record.get("superseded_by"):  # it published nothing: the later revision is what is public
+                detail += f" A later revision, {live}, was live before it; withdraw that one to take the review down."
+            return problem(409, "not-withdrawable", "Not withdrawable", detail)
         if record["state"] == "published" and (live := await run_in_threadpool(live_submission, rt, record)):
             if live != submission_id:
                 await run_in_threadpool(rt.states.release_withdrawal, **claim)  # nothing done: it may come again

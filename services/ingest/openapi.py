@@ -179,7 +179,10 @@ SUBMIT = {
 
 STATUS = {
     "summary": "Where a submission is",
-    "description": "Readable with the id alone (128 random bits). Shows state and errors, never the review's text.",
+    "description": "Readable with the id alone (128 random bits). Shows state and errors, never the review's text. "
+    "`state` runs `received`, `validated`, `rendered`, `social_ready`, (`scheduled`,) `uploaded`, `published`, or "
+    "ends `rejected` (a content problem), `failed` (retries used up), `superseded` (never published: a later "
+    "revision of the review was already live, named by `superseded_by`) or `retracted` (withdrawn).",
     "responses": {
         "200": {
             "description": "The submission's state.",
@@ -195,6 +198,7 @@ STATUS = {
                         ],
                         "urls": {},
                         "scheduled_for": None,
+                        "superseded_by": None,
                         "history": [
                             {"stage": "ingest", "state": "received", "at": "2026-11-25T02:45:44.148Z"},
                             {"stage": "validate", "state": "rejected", "at": "2026-11-25T02:45:44.201Z"},
@@ -244,7 +248,8 @@ WITHDRAW = {
         "401": UNAUTHORIZED,
         "404": NOT_FOUND,
         "409": _problem(
-            "Not published or scheduled, or this webhook-id was already used for a withdrawal.",
+            "Not published or scheduled (a superseded revision names the live one), or this webhook-id was "
+            "already used for a withdrawal.",
             409,
             "Not withdrawable",
             "The review is rejected; only a published or scheduled review can be withdrawn.",

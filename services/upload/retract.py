@@ -19,6 +19,7 @@ import logging
 
 from services.upload.catalogue_store import remove_from_catalogue
 from shared.broker.celery_app import app
+from shared.envelope import envelope, revision_manifest_url
 from shared.errors import ObjectNotFound
 from shared.keys import MANIFEST, published_key, retracted_key
 from shared.models import Manifest, State
@@ -43,13 +44,16 @@ def retract(submission_id: str) -> None:
             rt.archive.put(retracted_key(submission_id), json.dumps(marker).encode(), content_type="application/json")
         removed = unpublish(rt, submission_id, review.slug)
     log.info(json.dumps({"event": "retract.done", "id": submission_id, "slug": review.slug, "removed": removed}))
-    event = {
-        "type": "review.retracted",
-        "id": submission_id,
-        "writer": review.writer,
-        "slug": review.slug,
-        "at": now_iso(),
-    }
+    # Names the revision withdrawn (a scheduled one may leave another revision live).
+    event = envelope(
+        "review.retracted",
+        id=submission_id,
+        writer=review.writer,
+        slug=review.slug,
+        revision=review.revision,
+        manifest_url=revision_manifest_url(rt.settings.public_base_url, review.slug, review.revision),
+        timestamp=now_iso(),
+    )
     if rt.states.advance(submission_id, State.RETRACTED, stage="retract", event=event) == State.RETRACTED:
         rt.announce(event)
 

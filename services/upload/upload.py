@@ -20,6 +20,7 @@ from services.upload.publishing import (
     describe_asset,
     needs_upload,
 )
+from services.upload.superseded import live_manifest, supersede
 from shared.broker.celery_app import app
 from shared.errors import ObjectNotFound
 from shared.keys import MANIFEST, content_type_for, output_prefix, published_key, retracted_key, revision_key
@@ -44,11 +45,15 @@ def upload(submission_id: str) -> None:
         # Checked again under the lease: a withdrawal, or a later revision, may have got there first.
         if withdrawn(rt, submission_id):
             return
-        if rt.published_revision(review.slug) > review.revision:
-            # A later revision is public (this one was slow, or is a replay): leave it be.
-            log.info(json.dumps({"event": "upload.superseded", "id": submission_id, "revision": review.revision}))
-        else:
+        live = live_manifest(rt, review.slug)
+        later = live if live is not None and live.revision > review.revision else None
+        if later is None:
             publish_revision(rt, submission_id, review)
+    if later is not None:
+        # A later revision is public (this one was slow, or is a replay): leave it be.
+        log.info(json.dumps({"event": "upload.superseded", "id": submission_id, "revision": review.revision}))
+        supersede(rt, submission_id, review, later)
+        return
     _done(rt, submission_id, review.slug)
 
 

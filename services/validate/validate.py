@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from services.validate.rules import build_review, check_submission
 from shared.broker.celery_app import app
+from shared.envelope import revision_manifest_url
 from shared.errors import ContentError, Problem, ReviewRejected
 from shared.keys import is_submission_id, request_key, review_key
 from shared.models import ReviewSubmission, State
@@ -48,9 +49,17 @@ def validate(submission_id: str) -> None:
         rt.archive.put(review_key(submission_id), review.model_dump_json().encode(), content_type="application/json")
     else:
         review = rt.load_review(submission_id)
-    if should_hand_off(
-        rt.states.advance(submission_id, State.VALIDATED, stage="validate", slug=review.slug), State.VALIDATED
-    ):
+    # The revision and its manifest's address, recorded now so that every later event
+    # (a failure too) can name them without reading the archive.
+    state = rt.states.advance(
+        submission_id,
+        State.VALIDATED,
+        stage="validate",
+        slug=review.slug,
+        revision=str(review.revision),
+        manifest_url=revision_manifest_url(rt.settings.public_base_url, review.slug, review.revision),
+    )
+    if should_hand_off(state, State.VALIDATED):
         hand_off("render", submission_id)
 
 

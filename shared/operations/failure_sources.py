@@ -41,7 +41,7 @@ STAGE_STARTS_AT = {
 # Failure records written before social became one task name its two old tasks as the
 # failed stage; retrying one of those sends the social task that replaced them.
 LEGACY_STAGES = {"instagram": "social", "youtube": "social"}
-FINAL_STATES = ("published", "rejected", "failed", "retracted")
+FINAL_STATES = ("published", "rejected", "failed", "superseded", "retracted")
 
 
 def _iso(ts: float | None) -> str | None:

@@ -5,17 +5,18 @@ The archive is the record of what was accepted (ingest answers 202 only once
 (each stage writes its outputs there before it moves the state on). Redis holds the
 state and the queues, and can lose them: a FLUSHALL, a failover to an empty
 replica, a restore from an old snapshot. Reconcile walks the archive and, for each
-submission that is neither published, rejected, failed nor retracted, and has no
-message waiting in a queue or held by a worker, sends it on from the right stage:
+submission in no final state (published, rejected, failed, superseded, retracted) with
+no message waiting in a queue or held by a worker, sends it on from the right stage:
 
 * Redis knows it: from its state (``validated`` → render, ``uploaded`` → notify…).
 * Redis does not: from what the archive holds, after re-creating its state record
-  from ``request.json`` (and the review's slug from ``review.json``)::
+  from ``request.json`` (and the review's slug and revision from ``review.json``)::
 
       no review.json                            → validate  (from received)
       review.json, no out/index.html            → render    (from validated)
       index.html, a teaser marker missing       → social    (from rendered)
-      both teasers, no manifest with its id     → upload    (from social_ready)
+      both teasers, no manifest with its id     → upload    (from social_ready; upload
+                                                  ends it superseded if a later revision is live)
       the publish store's manifest has its id   → notify    (from uploaded)
 
 Stages skip work already done, so sending one again is harmless; the state
@@ -38,7 +39,16 @@ import redis
 
 from shared import state as state_module
 from shared.errors import ObjectNotFound
-from shared.keys import MANIFEST, SOCIAL_PARTS, is_submission_id, output_key, published_key, request_key, retracted_key
+from shared.keys import (
+    MANIFEST,
+    SOCIAL_PARTS,
+    is_submission_id,
+    output_key,
+    published_key,
+    request_key,
+    retracted_key,
+    revision_key,
+)
 from shared.observability import logs
 from shared.observability.metrics import RECENT_SUBMISSIONS_KEY, SUBMISSIONS_REQUEUED
 from shared.operations.failure_sources import FINAL_STATES, NEXT_TASKS, send_stage
@@ -118,7 +128,12 @@ def from_archive(rt, id: str) -> tuple[str, tuple[str, ...], dict[str, str]]:
         review = rt.load_review(id)
     except ObjectNotFound:
         return "received", NEXT_TASKS["received"], {}
-    fields = {"slug": review.slug}
+    # As validate records them, so that the events it goes on to make name its revision.
+    fields = {
+        "slug": review.slug,
+        "revision": str(review.revision),
+        "manifest_url": rt.public_url(revision_key(review.slug, review.revision, MANIFEST)),
+    }
     if rt.archive.head(retracted_key(id)) is not None:
         return "retracted", (), fields  # withdrawn: final, whatever else the archive holds
     if rt.archive.head(output_key(id, "index.html")) is None:

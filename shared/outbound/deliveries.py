@@ -16,7 +16,6 @@ failed, where an operator can replay it.
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import time
 from dataclasses import dataclass
@@ -26,6 +25,8 @@ from typing import Literal, cast
 
 import redis
 from standardwebhooks import Webhook
+
+from shared.envelope import dumps
 
 FAILED_INDEX = "marquee:deliveries:failed"
 RECORD_TTL_SECONDS = 30 * 24 * 3600
@@ -42,7 +43,7 @@ class Subscriber:
     writer: str | None = None  # a writer's callback hears only about that writer's reviews
 
     def wants(self, event: dict) -> bool:
-        return event["type"] in self.events and self.writer in (None, event.get("writer"))
+        return event["type"] in self.events and self.writer in (None, event["data"].get("writer"))
 
 
 def parse_subscribers(data: dict) -> dict[str, Subscriber]:
@@ -63,16 +64,15 @@ def parse_subscribers(data: dict) -> dict[str, Subscriber]:
 
 def delivery_id(event: dict, subscriber: str) -> str:
     """Stable for an (event, subscriber) pair: the same event announced twice is one delivery."""
-    key = f"{event['type']}\n{event['id']}\n{event.get('revision', '')}\n{subscriber}"
+    data = event["data"]
+    key = f"{event['type']}\n{data['id']}\n{data.get('revision') or ''}\n{subscriber}"
     return "msg_" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def webhook_body(event: dict) -> bytes:
-    """The Standard Webhooks envelope: type, timestamp, and the event's fields as data."""
-    data = {k: v for k, v in event.items() if k not in ("type", "at")}
-    if isinstance(data.get("errors"), str):
-        data["errors"] = json.loads(data["errors"])
-    return json.dumps({"type": event["type"], "timestamp": event["at"], "data": data}, ensure_ascii=False).encode()
+    """The event's envelope (shared/envelope.py), as it is in the stream: Standard Webhooks'
+    ``type``, ``timestamp`` and ``data``, with ``schema_version`` beside them."""
+    return dumps(event).encode()
 
 
 def classify(status: int) -> Outcome:
@@ -127,7 +127,7 @@ class Deliveries:
             "subscriber": subscriber.name,
             "url": subscriber.url,
             "event_type": event["type"],
-            "submission_id": event["id"],
+            "submission_id": event["data"]["id"],
             "body": webhook_body(event).decode(),
             "state": "pending",
             "attempts": "0",

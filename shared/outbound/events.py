@@ -12,12 +12,13 @@ import functools
 from pathlib import Path
 
 from shared.broker.celery_app import app
+from shared.envelope import EVENT_TYPES
 from shared.jsonfile import WatchedJSON
 from shared.outbound.deliveries import Deliveries, Subscriber, delivery_id, parse_subscribers
 from shared.queues import task_name
 from shared.writers import WritersFile
 
-CALLBACK_EVENTS = frozenset({"review.published", "review.rejected", "review.failed", "review.retracted"})
+CALLBACK_EVENTS = EVENT_TYPES  # a writer's callback hears how each of their submissions ended, whichever way
 
 
 @functools.lru_cache(maxsize=4)

@@ -63,8 +63,13 @@ def test_text_review_in_the_seed_format_is_published_without_site_furniture(stac
         for furniture in FURNITURE:
             assert furniture not in text, f"{furniture!r} reached {name}"
 
-    events = stack.events("review.published", accepted["id"])
-    assert len(events) == 1 and events[0]["manifest_url"] == record["urls"]["manifest"]
+    [event] = stack.events("review.published", accepted["id"])
+    data = event["data"]
+    assert (data["id"], data["slug"], data["revision"]) == (accepted["id"], "the-night-ferry", manifest["revision"])
+    # The event names the revision's own manifest, which is what was published, byte for byte.
+    assert data["manifest_url"].endswith(f"/reviews/the-night-ferry/r/{manifest['revision']}/manifest.json")
+    assert httpx.get(data["manifest_url"], timeout=10).json() == manifest
+    assert data["article_url"] == record["urls"]["article"]
 
 
 def test_json_review_is_published_with_its_data(stack):
@@ -99,7 +104,9 @@ def test_content_rule_breaches_end_rejected_with_one_message_per_field(stack):
     assert set(by_field) == {"certificate", "rating", "runtime_minutes"}
     assert "BBFC" in by_field["certificate"] and "0 to 5" in by_field["rating"]
     assert "between 1 and 600" in by_field["runtime_minutes"]
-    assert len(stack.events("review.rejected", response.json()["id"])) == 1
+    [event] = stack.events("review.rejected", response.json()["id"])
+    assert event["data"]["errors"] == record["errors"]  # one shape for errors: the status API's
+    assert event["data"]["revision"] is None and event["data"]["manifest_url"] is None
     assert "urls" not in record or not record["urls"].get("manifest")
 
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from standardwebhooks import Webhook
 
 from tests.conftest import fixture_bytes
+from tests.support.event_contract import violations
 from tests.support.processes import poll, stop_process
+from tests.support.receivers import Receiver
 
 pytestmark = pytest.mark.integration
 
@@ -95,10 +99,52 @@ def test_two_writers_reviewing_the_same_film_get_distinct_stable_slugs(local_sta
     assert manifest(alice)["revision"] == 1 and manifest(bob_again)["revision"] == 2
 
 
+EMBARGO_SECONDS = 12  # long enough for revision 2 to go the whole way first on a busy machine
+
+
+def test_an_embargoed_revision_overtaken_by_a_later_one_ends_superseded(local_stack):
+    """Revision 1 waits for its embargo; revision 2, sent after it with none, goes live
+    first. When the embargo lifts, revision 1 publishes nothing and ends superseded: its
+    event names the live revision, and no review.published is ever announced for it."""
+    stack = local_stack
+    hook = Receiver(lambda n, r: (204, {}))
+    secret = stack.subscribe(f"superseded-{uuid.uuid4().hex[:6]}", hook.url, "review.superseded")
+    try:
+        title = f"Overtaken {uuid.uuid4().hex[:6]}"
+        publish_at = datetime.now(UTC) + timedelta(seconds=EMBARGO_SECONDS)
+        held = stack.submit(review(title=title, note="Embargoed.", publish_at=publish_at.isoformat())).json()["id"]
+        stack.wait_for(held, "scheduled", timeout=30)
+        later = publish(stack, review(title=title, note="Sent later, live first."))
+        assert datetime.now(UTC) < publish_at, "revision 2 went live after revision 1's embargo: nothing overtaken"
+
+        record = stack.wait_for(held, "superseded", "published", "failed", timeout=EMBARGO_SECONDS + 30)
+        assert record["state"] == "superseded" and record["superseded_by"] == later["id"]
+        live = manifest(later)
+        assert (live["id"], live["revision"]) == (later["id"], 2)  # revision 2 stays live
+
+        assert stack.events("review.published", held) == []
+        [event] = stack.events("review.superseded", held)
+        data = event["data"]
+        assert (data["slug"], data["revision"]) == (later["slug"], 1)
+        assert (data["superseded_by"]["id"], data["superseded_by"]["revision"]) == (later["id"], 2)
+        assert httpx.get(data["superseded_by"]["manifest_url"]).json() == live
+        assert httpx.get(data["manifest_url"]).status_code == 404  # revision 1's own: never written
+
+        [delivered] = poll(
+            lambda: [r for r in hook.received if r.json()["data"]["id"] == held], timeout=30, what="the webhook"
+        )
+        Webhook(secret).verify(delivered.body, delivered.headers)
+        assert delivered.json() == event and violations(event) == []
+        shown = stack.marquee("status", held, "--url", stack.url)
+        assert "state:    superseded" in shown.stdout and later["id"] in shown.stdout, shown.stdout + shown.stderr
+    finally:
+        hook.stop()
+
+
 def test_revisions_racing_through_several_upload_workers_never_go_backwards(local_stack):
     """Three upload worker processes, six revisions of one review sent at once: whatever
     order the uploads run in, the public revision only ever moves forward, and ends at the
-    last one."""
+    last one. A revision that reaches upload after a later one is live ends superseded."""
     stack = local_stack
     extra = [stack._spawn(f"worker-upload-race-{n}", ["worker", "upload", "-n", f"uploadrace{n}@%h"]) for n in (1, 2)]
     try:
@@ -124,7 +170,7 @@ def test_revisions_racing_through_several_upload_workers_never_go_backwards(loca
                 live = stack.client.get(f"/site/reviews/{slug}/manifest.json")
                 if live.status_code == 200:
                     seen.append(live.json()["revision"])
-            return all(r["state"] == "published" for r in records)
+            return all(r["state"] in ("published", "superseded") for r in records)
 
         poll(all_settled, timeout=120, what="every revision to settle")
     finally:
@@ -133,3 +179,10 @@ def test_revisions_racing_through_several_upload_workers_never_go_backwards(loca
     assert seen == sorted(seen), seen  # never backwards
     final = stack.client.get(f"/site/reviews/{stack.status(ids[0])['slug']}/manifest.json").json()
     assert final["revision"] == len(ids)  # a new title: revisions 1 to 6, and the last is live
+    for id in ids:  # each announced once, as what it became: never published pointing elsewhere
+        published, superseded = stack.events("review.published", id), stack.events("review.superseded", id)
+        assert len(published) + len(superseded) == 1, id
+        for event in published:
+            assert httpx.get(event["data"]["manifest_url"]).json()["id"] == id
+        for event in superseded:
+            assert event["data"]["superseded_by"]["revision"] > event["data"]["revision"]

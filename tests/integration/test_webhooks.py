@@ -6,11 +6,13 @@ import json
 import time
 import uuid
 
+import httpx
 import pytest
 from standardwebhooks import Webhook
 
 from shared.outbound.deliveries import Deliveries
 from tests.conftest import fixture_bytes
+from tests.support.event_contract import violations
 from tests.support.processes import poll
 from tests.support.receivers import Receiver
 
@@ -19,6 +21,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def receivers():
+    """Start webhook receivers; afterwards, every body any of them got must match its
+    event type's schema in docs/schemas/, as a subscriber would validate it."""
     started: list[Receiver] = []
 
     def start(respond) -> Receiver:
@@ -28,6 +32,10 @@ def receivers():
     yield start
     for receiver in started:
         receiver.stop()
+    problems = [
+        f"{r.json().get('type')}: {p}" for receiver in started for r in receiver.received for p in violations(r.json())
+    ]
+    assert problems == [], problems
 
 
 def submit(stack, **changes) -> str:
@@ -61,9 +69,13 @@ def test_subscribers_get_each_event_they_asked_for_signed(local_stack, receivers
     for request in got:
         Webhook(secret).verify(request.body, request.headers)  # raises on a bad signature
     by_id = {r.json()["data"]["id"]: r.json() for r in got}
-    assert by_id[published]["type"] == "review.published"
-    assert by_id[published]["data"]["manifest_url"].endswith("/manifest.json")
-    assert by_id[rejected]["type"] == "review.rejected"
+    # The body is the envelope the stream holds, byte for byte the same event.
+    assert by_id[published] == local_stack.events("review.published", published)[0]
+    assert by_id[rejected] == local_stack.events("review.rejected", rejected)[0]
+    assert by_id[published]["schema_version"] == 1
+    revision = by_id[published]["data"]["revision"]
+    assert by_id[published]["data"]["manifest_url"].endswith(f"/r/{revision}/manifest.json")
+    assert httpx.get(by_id[published]["data"]["manifest_url"]).json()["id"] == published
     assert by_id[rejected]["data"]["errors"][0]["field"] == "rating"
 
 

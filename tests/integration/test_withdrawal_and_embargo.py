@@ -54,7 +54,11 @@ def test_a_writer_withdraws_a_published_review_everywhere_but_the_archive(local_
     assert json.loads((archive / "submissions" / record["id"] / "request.json").read_bytes())[
         "body"
     ]  # the request is kept
-    assert len(local_stack.events("review.retracted", record["id"])) == 1
+    [event] = local_stack.events("review.retracted", record["id"])
+    # It names the revision withdrawn, by its own manifest's address: gone now.
+    assert event["data"]["revision"] == manifest["revision"]
+    assert event["data"]["manifest_url"].endswith(f"/reviews/{record['slug']}/r/{manifest['revision']}/manifest.json")
+    assert httpx.get(event["data"]["manifest_url"]).status_code == 404
     assert not in_feed()  # out of the feeds and the index too
     assert record["slug"] not in local_stack.client.get("/site/index.html").text
 

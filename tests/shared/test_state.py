@@ -5,9 +5,11 @@ import uuid
 import pytest
 import redis
 
+from shared.envelope import envelope, from_stream
 from shared.errors import Problem
 from shared.models import State
 from shared.state import EVENTS_STREAM, NewSubmission, SubmissionStates
+from tests.support.event_contract import entry_violations
 
 
 @pytest.fixture
@@ -24,7 +26,24 @@ def new(states) -> str:
 
 
 def events(states, submission_id):
-    return [f for _, f in states.redis.xrange(EVENTS_STREAM) if f["id"] == submission_id]
+    """The submission's entries of the stream, each checked against its published schema."""
+    found = [f for _, f in states.redis.xrange(EVENTS_STREAM) if f["id"] == submission_id]
+    for fields in found:
+        assert entry_violations(fields) == [], fields
+    return found
+
+
+def published_event(sid: str) -> dict:
+    return envelope(
+        "review.published",
+        id=sid,
+        writer="alice",
+        slug="glasshouse-2025",
+        revision=1,
+        manifest_url="https://reviews.example/reviews/glasshouse-2025/r/1/manifest.json",
+        timestamp="2026-01-01T00:00:00.000Z",
+        article_url="https://reviews.example/reviews/glasshouse-2025/index.html",
+    )
 
 
 def test_states_move_forward_and_never_back(states):
@@ -37,10 +56,11 @@ def test_states_move_forward_and_never_back(states):
 
 def test_publication_appends_its_event_exactly_once(states):
     sid = new(states)
-    event = {"type": "review.published", "id": sid}
+    event = published_event(sid)
     for _ in range(3):
         states.advance(sid, State.PUBLISHED, stage="notify", event=event)
-    assert [e["type"] for e in events(states, sid)] == ["review.published"]
+    [entry] = events(states, sid)
+    assert entry["type"] == "review.published" and from_stream(entry) == event  # the envelope, whole
     assert states.advance(sid, State.FAILED, stage="upload") == State.PUBLISHED  # final is final
 
 
@@ -53,18 +73,45 @@ def test_a_rejection_keeps_every_problem(states):
         {"field": "rating", "message": "too high"},
         {"field": "certificate", "message": "unknown"},
     ]
-    assert [e["type"] for e in events(states, sid)] == ["review.rejected"]
+    [entry] = events(states, sid)
+    rejected = from_stream(entry)
+    assert rejected["type"] == "review.rejected"
+    assert rejected["data"]["errors"] == record["errors"]  # one shape: an array, as the status shows
+    assert (rejected["data"]["slug"], rejected["data"]["revision"], rejected["data"]["manifest_url"]) == (None,) * 3
 
 
 def test_a_failure_is_recorded_once_and_can_be_replayed_forward(states):
     sid = new(states)
-    states.advance(sid, State.VALIDATED, stage="validate")
+    manifest_url = "https://reviews.example/reviews/glasshouse-2025/r/3/manifest.json"
+    states.advance(
+        sid, State.VALIDATED, stage="validate", slug="glasshouse-2025", revision="3", manifest_url=manifest_url
+    )
     states.fail(sid, stage="render", error="StorageUnavailable: down", attempts=7)
     states.fail(sid, stage="render", error="StorageUnavailable: down", attempts=7)
     record = states.get(sid)
     assert record["state"] == "failed" and "7 attempt" in record["errors"][0]["message"]
-    assert [e["type"] for e in events(states, sid)] == ["review.failed"]
+    [entry] = events(states, sid)
+    failed = from_stream(entry)["data"]
+    assert (failed["stage"], failed["attempts"], failed["errors"]) == ("render", 7, record["errors"])
+    # validate placed it, so the failure names its revision
+    assert (failed["slug"], failed["revision"], failed["manifest_url"]) == ("glasshouse-2025", 3, manifest_url)
     assert states.advance(sid, State.RENDERED, stage="render") == State.RENDERED
+
+
+def test_a_failure_before_validate_names_no_revision(states):
+    sid = new(states)
+    states.fail(sid, stage="validate", error="StorageUnavailable: down", attempts=7)
+    failed = from_stream(events(states, sid)[0])["data"]
+    assert (failed["slug"], failed["revision"], failed["manifest_url"]) == (None, None, None)
+
+
+def test_a_superseded_submission_stays_superseded(states):
+    sid = new(states)
+    states.advance(sid, State.SOCIAL_READY, stage="social")
+    assert states.advance(sid, State.SUPERSEDED, stage="upload", superseded_by="f" * 32) == State.SUPERSEDED
+    for later in (State.UPLOADED, State.PUBLISHED, State.FAILED, State.RETRACTED):
+        assert states.advance(sid, later, stage="notify") == State.SUPERSEDED  # final is final
+    assert states.get(sid)["superseded_by"] == "f" * 32
 
 
 def test_unknown_submissions_are_not_created_by_a_transition(states):
@@ -127,7 +174,7 @@ def test_an_outcome_is_counted_by_the_move_itself_once(states):
     for sid in (published, failed):
         states.create(sid, writer="alice", webhook_id=f"msg_{sid}", received_at="2026-01-01T00:00:00Z")
     for _ in range(2):  # a stage run twice moves (and counts) once
-        states.advance(published, State.PUBLISHED, stage="notify", event={"type": "review.published", "id": published})
+        states.advance(published, State.PUBLISHED, stage="notify", event=published_event(published))
         states.fail(failed, stage="render", error="boom", attempts=1)
     counters = states.redis.hgetall(metrics.COUNTERS_KEY)
     assert counters[metrics.outcome_field("published", stage="notify")] == "1"

@@ -23,11 +23,16 @@ from typing import cast
 import httpx
 import redis
 
+from shared.envelope import from_stream
 from shared.queues import QUEUES
 from shared.writers import new_secret, sign
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+
+# Called with each Stack once it has stopped (its Redis still up): tests/conftest.py checks
+# every event the stack emitted against the published schemas here.
+STOP_HOOKS: list[Callable[[Stack], None]] = []
 
 
 def free_port() -> int:
@@ -291,6 +296,8 @@ class Stack:
     def stop(self) -> None:
         stop_processes(*self.workers.values(), self.ingest, self.beat)
         self.client.close()
+        for hook in STOP_HOOKS:
+            hook(self)
 
     def subscribe(self, name: str, url: str, *events: str) -> str:
         """Add an outbound webhook subscriber; return its secret."""
@@ -371,8 +378,10 @@ class Stack:
         )
 
     def events(self, type_: str, submission_id: str) -> list[dict]:
+        """The envelopes of the events of ``type_`` about ``submission_id``, oldest first,
+        picked by the entries' plain fields as a consumer filters them."""
         return [
-            fields
+            from_stream(fields)
             for _, fields in read_stream(self.redis, "marquee:events")
             if fields.get("type") == type_ and fields.get("id") == submission_id
         ]

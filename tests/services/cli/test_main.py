@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.event_contract import violations
 from tests.support.processes import REPO, free_port, poll
 
 pytestmark = pytest.mark.integration
@@ -133,8 +134,10 @@ def test_events_tail_reads_new_events_as_a_consumer_group(local_stack):
     assert local_stack.wait_for(submission_id)["state"] == "published"
     output, _ = tail.communicate(timeout=60)  # it exits 5 s after the last event
     events = [json.loads(line) for line in output.splitlines()]
-    ours = [e for e in events if e["id"] == submission_id]
+    ours = [e for e in events if e["data"]["id"] == submission_id]
     assert [e["type"] for e in ours] == ["review.published"]
+    assert ours == local_stack.events("review.published", submission_id)  # each line is the stream's envelope
+    assert all(violations(e) == [] for e in events)
     assert len(events) == local_stack.redis.xlen("marquee:events") - before  # nothing older, nothing twice
     pending = local_stack.redis.xpending("marquee:events", group)
     assert pending["pending"] == 0  # each one acknowledged

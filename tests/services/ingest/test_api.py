@@ -122,8 +122,18 @@ def test_a_rotated_secret_still_verifies(local_stack):
 def test_status_reveals_state_never_the_reviews_text(local_stack):
     submission_id = local_stack.submit(REVIEW.replace(b"Glasshouse", b"Glasshouse Status")).json()["id"]
     record = local_stack.wait_for(submission_id)
-    assert set(record) == {"id", "writer", "state", "slug", "errors", "urls", "history", "scheduled_for"}
-    assert record["writer"] == "alice" and len(submission_id) == 32
+    assert set(record) == {
+        "id",
+        "writer",
+        "state",
+        "slug",
+        "errors",
+        "urls",
+        "history",
+        "scheduled_for",
+        "superseded_by",
+    }
+    assert record["writer"] == "alice" and len(submission_id) == 32 and record["superseded_by"] is None
     assert "botanist" not in json.dumps(record)
 
 

@@ -21,13 +21,16 @@ import redis
 from services.upload import retract as retract_module
 from services.upload import upload as upload_module
 from services.validate.rules import build_review
+from shared.envelope import from_stream
 from shared.keys import MANIFEST, output_key, published_key, retracted_key, review_key
 from shared.models import Manifest, State
 from shared.parsing import parse_submission
 from shared.pipeline import Runtime
-from shared.state import SubmissionStates, now_iso
+from shared.state import EVENTS_STREAM, SubmissionStates, now_iso
 from shared.storage import LocalStore
 from tests.conftest import fixture_bytes
+from tests.support.event_contract import violations
+from tests.support.processes import read_stream
 from tests.support.tasks import raw
 
 HELD_SECONDS = 10  # the longest a held task waits for the test: a bound, not a pause
@@ -165,6 +168,15 @@ def test_a_newer_revision_held_at_its_switch_makes_the_older_one_stand_aside(wor
     finish(older, newer)
     assert world.live().revision == 2
     assert not (world.root / f"reviews/{SLUG}/r/1").exists()  # the older one published nothing
+    # It ends superseded, announced as such: never published, nor pointed at revision 2's manifest.
+    assert SubmissionStates(world.client).state_of(first) == State.SUPERSEDED
+    assert ("notify", first) not in world.handed and ("notify", second) in world.handed
+    [event] = [from_stream(f) for _, f in read_stream(world.client, EVENTS_STREAM) if f["id"] == first]
+    assert event["type"] == "review.superseded" and violations(event) == []
+    assert (event["data"]["revision"], event["data"]["superseded_by"]) == (
+        1,
+        {"id": second, "revision": 2, "manifest_url": f"https://reviews.example/reviews/{SLUG}/r/2/manifest.json"},
+    )
 
 
 def test_a_withdrawal_while_an_upload_is_switching_takes_the_review_down(world):

@@ -6,7 +6,9 @@ from email.utils import format_datetime
 import pytest
 from standardwebhooks import Webhook
 
+from shared.envelope import envelope
 from shared.outbound.deliveries import (
+    Subscriber,
     classify,
     delivery_id,
     parse_subscribers,
@@ -15,14 +17,18 @@ from shared.outbound.deliveries import (
     webhook_body,
 )
 from shared.writers import new_secret
+from tests.support.event_contract import violations
 
-EVENT = {
-    "type": "review.rejected",
-    "id": "a" * 32,
-    "writer": "alice",
-    "at": "2026-01-01T00:00:00.000Z",
-    "errors": json.dumps([{"field": "rating", "message": "too high"}]),
-}
+EVENT = envelope(
+    "review.rejected",
+    id="a" * 32,
+    writer="alice",
+    slug=None,
+    revision=None,
+    manifest_url=None,
+    timestamp="2026-01-01T00:00:00.000Z",
+    errors=[{"field": "rating", "message": "too high"}],
+)
 
 
 @pytest.mark.parametrize(
@@ -61,19 +67,29 @@ def test_retry_after_is_honoured_in_seconds_or_as_a_date_and_capped():
 
 
 def test_a_delivery_id_is_stable_per_event_and_subscriber():
-    assert delivery_id(EVENT, "site") == delivery_id(dict(EVENT, at="later"), "site")
+    assert delivery_id(EVENT, "site") == delivery_id(dict(EVENT, timestamp="later"), "site")
     assert delivery_id(EVENT, "site") != delivery_id(EVENT, "partner")
     assert delivery_id(EVENT, "site") != delivery_id(dict(EVENT, type="review.failed"), "site")
+    revised = dict(EVENT, data=EVENT["data"] | {"revision": 2})
+    assert delivery_id(revised, "site") != delivery_id(dict(EVENT, data=EVENT["data"] | {"revision": 3}), "site")
 
 
-def test_the_body_is_a_standard_webhooks_envelope_and_verifies():
+def test_the_body_is_the_envelope_and_verifies():
     secret = new_secret()
     body = webhook_body(EVENT)
     payload = json.loads(body)
-    assert payload["type"] == "review.rejected" and payload["timestamp"] == EVENT["at"]
+    assert payload == EVENT  # the very envelope the stream holds: one parser for both
     assert payload["data"]["errors"] == [{"field": "rating", "message": "too high"}]
+    assert violations(payload) == []
     headers = sign_delivery(secret, msg_id="msg_x", body=body, now=time.time())
     Webhook(secret).verify(body, headers)  # raises if the signature were wrong
+
+
+def test_a_writers_callback_wants_only_that_writers_events():
+    callback = Subscriber("writer:alice", "https://a.example", new_secret(), frozenset({"review.rejected"}), "alice")
+    assert callback.wants(EVENT)
+    assert not callback.wants(dict(EVENT, data=EVENT["data"] | {"writer": "bob"}))
+    assert not callback.wants(dict(EVENT, type="review.failed"))
 
 
 @pytest.mark.parametrize(

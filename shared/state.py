@@ -342,7 +342,7 @@ class SubmissionStates:
         """After Redis lost its data: ``slug`` is ``owner``'s again (unless claimed since), its
         revision counter at least ``revision``, its first publication ``first_published``
         (unless set since). True if the owner was set here."""
-        args = [owner or "", revision, first_published]
+        args: list[str | int] = [owner or "", revision, first_published]
         return bool(self._restore_slug(keys=[f"marquee:slug:{slug}"], args=args))
 
     def first_published(self, slug: str, *, candidate: str) -> str:

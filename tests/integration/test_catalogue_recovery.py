@@ -81,6 +81,15 @@ def test_after_redis_loses_its_data_reconcile_keeps_the_catalogue_feed_ids_and_s
         assert (findings[record["id"]]["state"], findings[record["id"]]["tasks"]) == ("published", []), findings
         assert stack.status(record["id"])["state"] == "published"
 
+    # The upload queue's rebuild task, which reconcile sent, writes every page and feed again.
+    log = stack.dir / "worker-upload.log"
+    poll(
+        lambda: '"event": "catalogue.written", "slug": ""' in log.read_text(errors="replace"),
+        timeout=30,
+        what="the rebuild task to write the catalogue",
+    )
+    assert {s: listing(stack)["json"][s] for s in slugs} == ids_before["json"]  # rewritten, ids unchanged
+
     newest = published(stack, review(f"After {run}"))
     everyone = {*slugs, newest["slug"]}
 

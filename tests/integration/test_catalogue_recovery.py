@@ -23,15 +23,24 @@ pytestmark = pytest.mark.integration
 N = 3
 
 
-@pytest.fixture
-def own_stack(tmp_path):
+@pytest.fixture(params=["local", "s3"])
+def own_stack(request, tmp_path):
+    """A stack on a redis-server of its own, over the local store or over S3 (moto, by HTTP)."""
     redis_server = RedisServer(tmp_path / "redis").start()
-    stack = Stack(
-        tmp_path / "stack",
-        redis_url=redis_server.url,
-        archive_url=str(tmp_path / "archive"),
-        publish_url=str(tmp_path / "publish"),
-    )
+    if request.param == "s3":
+        moto = request.getfixturevalue("moto")
+        bucket = f"recovery-{uuid.uuid4().hex[:8]}"
+        moto.create_bucket(f"{bucket}-archive")
+        moto.create_bucket(bucket, public_read=True)
+        stores = {
+            "archive_url": f"s3://{bucket}-archive",
+            "publish_url": f"s3://{bucket}",
+            "public_base_url": f"{moto.endpoint}/{bucket}",
+            "extra_env": moto.env(),
+        }
+    else:
+        stores = {"archive_url": str(tmp_path / "archive"), "publish_url": str(tmp_path / "publish")}
+    stack = Stack(tmp_path / "stack", redis_url=redis_server.url, **stores)
     stack.start()
     yield stack
     stack.stop()

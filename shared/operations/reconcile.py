@@ -282,14 +282,18 @@ def reconcile(
     now: float | None = None,
     send: Callable[[str, str], None] = send_stage,
     rebuild: Callable[[], None] = send_rebuild,
+    restored: Callable[[dict[str, int]], None] | None = None,
 ) -> list[Finding]:
-    """Find every archived submission that is stuck and send it on; return what was found."""
+    """Find every archived submission that is stuck and send it on; return what was found.
+    ``restored``, if given, hears what was put back from the publish store first."""
     client: redis.Redis = rt.states.redis
     now = time.time() if now is None else now
     if not dry_run and send is send_stage:
         declare_queues()
     # Slugs and the catalogue first: a submission sent on below may claim a slug or publish.
-    restore_published(rt, dry_run=dry_run, rebuild=rebuild)
+    summary = restore_published(rt, dry_run=dry_run, rebuild=rebuild)
+    if restored is not None:
+        restored(summary)
     flying = in_flight(client)
     schedule_key = getattr(state_module, "SCHEDULE", "marquee:schedule")
     findings: list[Finding] = []

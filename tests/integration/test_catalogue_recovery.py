@@ -82,6 +82,8 @@ def test_after_redis_loses_its_data_reconcile_keeps_the_catalogue_feed_ids_and_s
     assert set(ids_before["json"]) == set(ids_before["atom"]) == set(ids_before["index"]) == slugs
 
     stack.redis.flushall()
+    looked = stack.marquee("reconcile", "--dry-run", "--min-age", "0")
+    assert f"{N} published review(s): {N} missing in the index and feeds; {N} slug owner(s) missing" in looked.stdout
     done = stack.marquee("reconcile", "--min-age", "0", "--json")
     assert done.returncode == 0, done.stderr
     findings = {f["id"]: f for f in json.loads(done.stdout)}

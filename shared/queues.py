@@ -17,6 +17,7 @@ TASK_QUEUES = {
     "deliver": "notify",  # outbound webhooks: beside notify, never in the publication's way
     "retract": "upload",  # only the upload service writes (and deletes) public objects
     "release": "upload",  # lifts embargoes whose time has come; run every few seconds by beat
+    "rebuild": "upload",  # writes every index page and feed again, after reconcile restored the catalogue
 }
 
 # The tasks a submission passes through on its way to publication.

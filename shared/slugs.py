@@ -17,6 +17,12 @@ def make_slug(title: str, year: int | None) -> str:
     return f"{base}-{year}" if year else base
 
 
+def slug_owner(writer: str, title: str, year: int | None) -> str:
+    """Who a slug belongs to: one writer's review of one film. Kept in Redis with the slug,
+    and made again from an archived review when Redis has lost it."""
+    return f"{writer}\n{title.casefold()}\n{year or ''}"
+
+
 def disambiguate(slug: str, *, owner: str) -> str:
     """A stable variant of ``slug`` for another owner of the same film title."""
     return f"{slug}-{hashlib.sha256(owner.encode()).hexdigest()[:6]}"

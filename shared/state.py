@@ -87,6 +87,18 @@ redis.call('RPUSH', KEYS[3], ARGV[5])
 return false
 """
 
+# KEYS: the slug's hash. ARGV: owner ("" for none known), revision, first published ("" for
+# none). After Redis lost its data: what is set stays (a claim made since is kept); the
+# counter only ever moves up.
+_RESTORE_SLUG = """
+local owner = 0
+if ARGV[1] ~= '' then owner = redis.call('HSETNX', KEYS[1], 'owner', ARGV[1]) end
+if ARGV[3] ~= '' then redis.call('HSETNX', KEYS[1], 'first_published', ARGV[3]) end
+local current = tonumber(redis.call('HGET', KEYS[1], 'revision') or '0')
+if tonumber(ARGV[2]) > current then redis.call('HSET', KEYS[1], 'revision', ARGV[2]) end
+return owner
+"""
+
 # KEYS: the webhook-id's claim, hash, history. ARGV: the id that made them. Removes them
 # only if that id still holds the claim.
 _FORGET = """
@@ -136,6 +148,7 @@ class SubmissionStates:
         self._transition = client.register_script(_TRANSITION)
         self._create = client.register_script(_CREATE)
         self._forget = client.register_script(_FORGET)
+        self._restore_slug = client.register_script(_RESTORE_SLUG)
 
     def create(self, id: str, *, writer: str, webhook_id: str, received_at: str) -> str | None:
         """Record one new submission; see ``create_many``."""
@@ -339,6 +352,20 @@ class SubmissionStates:
         It lapses after ``seconds`` (longer than a stage may run, so only a holder that died
         loses it); a caller that cannot have it within ``wait`` raises ``LockError``."""
         return self.redis.lock(f"marquee:slug:{slug}:lease", timeout=seconds, blocking_timeout=wait)
+
+    def slug_known(self, slugs: Sequence[str]) -> list[bool]:
+        """For each slug, whether Redis remembers its owner (one round trip)."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for slug in slugs:
+                pipe.hexists(f"marquee:slug:{slug}", "owner")
+            return [bool(known) for known in pipe.execute()]
+
+    def restore_slug(self, slug: str, *, owner: str | None, revision: int, first_published: str = "") -> bool:
+        """After Redis lost its data: ``slug`` is ``owner``'s again (unless claimed since), its
+        revision counter at least ``revision``, its first publication ``first_published``
+        (unless set since). True if the owner was set here."""
+        args: list[str | int] = [owner or "", revision, first_published]
+        return bool(self._restore_slug(keys=[f"marquee:slug:{slug}"], args=args))
 
     def first_published(self, slug: str, *, candidate: str) -> str:
         """When the review at ``slug`` was first published: ``candidate`` unless set before."""

@@ -219,13 +219,21 @@ def reconcile(dry_run: bool, min_age: float, as_json: bool, verbose: bool) -> No
     from shared.pipeline import get_runtime
 
     _redis()  # finds the stack and checks the settings
+    public: dict[str, int] = {}
     try:
-        findings = run_reconcile(get_runtime(), min_age=min_age, dry_run=dry_run)
+        findings = run_reconcile(get_runtime(), min_age=min_age, dry_run=dry_run, restored=public.update)
     except redis.RedisError as exc:
         raise _connection_error(exc) from None
     if as_json:
         click.echo(json.dumps([f.as_dict() for f in findings], indent=2))
     else:
+        if public.get("unlisted") or public.get("unowned"):
+            # What Redis had lost of the published reviews, put back before anything was sent.
+            done = "missing" if dry_run else "restored"
+            click.echo(
+                f"{public['live']} published review(s): {public['unlisted']} {done} in the index and feeds"
+                f"{', then rewritten' if public.get('restored') else ''}; {public['unowned']} slug owner(s) {done}"
+            )
         acted = ("requeued", "recreated", "error")
         for f in findings:
             if verbose or f.action in acted:

@@ -15,8 +15,9 @@ objects, whatever the size of the catalogue: the page holding its ``seq`` (and, 
 it opens a new page, the page before, whose "newer" link now leads there), the index
 and the two feeds. ``objects_for`` builds exactly those from the entries it is given.
 
-A feed item's id is a tag URI (RFC 4151) made from the slug and a prefix fixed at the
-catalogue's first publication, so it never changes when the review is revised.
+A feed item's id is a tag URI (RFC 4151) made from the slug and the day the review was
+first published (``shared.catalogue.review_item_id``), so it never changes when the review
+is revised, nor when Redis is rebuilt from the publish store.
 """
 
 from __future__ import annotations
@@ -25,22 +26,25 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
-from urllib.parse import urlparse
 
 from feedgen.feed import FeedGenerator
 from markupsafe import escape
 
+import shared.catalogue as catalogue_state
+from shared.catalogue import SHARE_IMAGE as SHARE_IMAGE  # re-exported: they were defined here first
+from shared.catalogue import item_id as item_id
+from shared.catalogue import review_item_id
+from shared.catalogue import tag_prefix as tag_prefix
 from shared.keys import MANIFEST, public_url, published_key
 from shared.models import Review
-from shared.site.formatting import clean, format_date, html_datetime, shorten, star_kinds, stars_glyphs, stars_text
+from shared.site.formatting import format_date, html_datetime, star_kinds, stars_glyphs, stars_text
 from shared.site.look import ATOM_FEED_KEY, BEST_RATING, INDEX_KEY, JSON_FEED_KEY, LANGUAGE, SITE_NAME, WORST_RATING
 from shared.site.templates import page_context, templates
 
 PAGE_SIZE = 20
 FEED_SIZE = 50
-SUMMARY_LIMIT = 280  # characters of the first paragraph an entry keeps: entries stay small
 
 FEED_TITLE = f"{SITE_NAME}: latest film reviews"
 FEED_DESCRIPTION = f"The latest {FEED_SIZE} film reviews published on {SITE_NAME}."
@@ -51,7 +55,6 @@ HTML_CONTENT_TYPE = "text/html; charset=utf-8"
 # Readers poll the index and feeds, so caches may keep them a minute; a full page never
 # changes again, and the newest is rewritten with each publication.
 LISTING_CACHE_CONTROL = "public, max-age=60"
-SHARE_IMAGE = "instagram/card.jpg"  # a review's share image, made by the social stage
 
 
 def page_key(number: int) -> str:
@@ -94,16 +97,6 @@ def feed_bounds(count: int) -> tuple[int, int]:
 RECENT = max(FEED_SIZE, 2 * PAGE_SIZE)
 
 
-def tag_prefix(base_url: str, day: date) -> str:
-    """``tag:reviews.example,2026-03-01:``: the public host and the catalogue's first day."""
-    host = urlparse(base_url).hostname or "marquee.invalid"
-    return f"tag:{host},{day.isoformat()}:"
-
-
-def item_id(prefix: str, slug: str) -> str:
-    return f"{prefix}reviews/{slug}"
-
-
 @dataclass(frozen=True)
 class Entry:
     """What the index and the feeds show of one review: its latest revision, and when it first appeared."""
@@ -135,20 +128,20 @@ class Entry:
 
 
 def entry_fields(review: Review, *, image_key: str | None) -> dict[str, Any]:
-    """The part of an entry that comes with each revision (``seq`` and ``published`` come once)."""
-    first = review.paragraphs[0] if review.paragraphs else ""
-    return {
-        "slug": review.slug,
-        "revision": review.revision,
-        "title": clean(review.title),
-        "year": review.year,
-        "rating": review.rating,
-        "certificate": clean(review.certificate),
-        "author": clean(review.author),
-        "summary": clean(shorten(first, SUMMARY_LIMIT)),
-        "updated": (review.date_modified or review.date_published).isoformat(),
-        "image": image_key,
-    }
+    """The part of an entry that comes with each revision (``seq`` and ``published`` come once).
+    The same fields as a rebuild reads from the published review.json, so the two agree."""
+    return catalogue_state.entry_fields(
+        slug=review.slug,
+        revision=review.revision,
+        title=review.title,
+        year=review.year,
+        rating=review.rating,
+        certificate=review.certificate,
+        author=review.author,
+        paragraphs=review.paragraphs,
+        updated=(review.date_modified or review.date_published).isoformat(),
+        image_key=image_key,
+    )
 
 
 def make_entry(fields: Mapping[str, Any], *, seq: int, published: str) -> Entry:
@@ -170,7 +163,8 @@ def make_entry(fields: Mapping[str, Any], *, seq: int, published: str) -> Entry:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What the catalogue holds at one version: how many reviews, the id prefix, some entries by ``seq``."""
+    """What the catalogue holds at one version: how many reviews, the site's old id prefix
+    ("" for ids derived from each review), some entries by ``seq``."""
 
     version: int
     count: int
@@ -266,7 +260,7 @@ def json_feed(snapshot: Snapshot, *, base_url: str) -> dict[str, Any]:
         url = public_url(base_url, entry.article_key)
         image_url = public_url(base_url, entry.image) if entry.image else None
         item: dict[str, Any] = {
-            "id": item_id(snapshot.tag, entry.slug),
+            "id": review_item_id(snapshot.tag, entry.slug, entry.published, base_url=base_url),
             "url": url,
             "title": _feed_title(entry),
             "content_html": _content_html(entry, url=url, image_url=image_url),
@@ -308,7 +302,8 @@ def json_feed(snapshot: Snapshot, *, base_url: str) -> dict[str, Any]:
 def atom_feed(snapshot: Snapshot, *, base_url: str) -> bytes:
     entries = snapshot.between(*feed_bounds(snapshot.count))
     feed = FeedGenerator()
-    feed.id(f"{snapshot.tag}feeds/reviews")
+    # The feed's own id: the old site-wide tag's where a site keeps one, else its address.
+    feed.id(f"{snapshot.tag}feeds/reviews" if snapshot.tag else public_url(base_url, ATOM_FEED_KEY))
     feed.title(FEED_TITLE)
     feed.subtitle(FEED_DESCRIPTION)
     feed.language(LANGUAGE)
@@ -321,7 +316,7 @@ def atom_feed(snapshot: Snapshot, *, base_url: str) -> bytes:
         url = public_url(base_url, entry.article_key)
         image_url = public_url(base_url, entry.image) if entry.image else None
         item = feed.add_entry(order="append")
-        item.id(item_id(snapshot.tag, entry.slug))
+        item.id(review_item_id(snapshot.tag, entry.slug, entry.published, base_url=base_url))
         item.title(_feed_title(entry))
         item.link(href=url, rel="alternate", type="text/html")
         item.published(entry.published)

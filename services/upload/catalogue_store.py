@@ -1,11 +1,11 @@
 """The catalogue's state in Redis, and its objects in the publish store.
 
 Redis keeps one small entry per review, and nothing that grows with the catalogue is
-ever read whole::
+ever read whole (the keys are listed in shared/catalogue.py)::
 
     marquee:catalogue:count     the last ``seq`` given: how many reviews were ever published
     marquee:catalogue:version   bumped by every change to the catalogue
-    marquee:catalogue:tag       the feed-id prefix, set at the first publication, never changed
+    marquee:catalogue:tag       a site-wide feed-id prefix, kept only by sites that had one
     marquee:catalogue:seq       sorted set: slug → seq (its place in order of first publication)
     marquee:catalogue:entries   hash: slug → the latest revision's entry fields (JSON)
     marquee:catalogue:first     hash: slug → when it was first published (ISO 8601, UTC)
@@ -18,43 +18,49 @@ publication checks that the catalogue is still at the version it rendered; if an
 publication changed it meanwhile, it renders and writes again. The last write of any
 object is therefore made from a snapshot that includes every entry recorded before it
 finished, and any entry recorded later belongs to a publication that writes afterwards.
+
+After Redis lost its data, ``marquee reconcile`` restores the entries from the publish
+store (shared/catalogue.py) and sends the ``rebuild`` task, which writes every page,
+the index and the feeds again through the same loop (``rewrite``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import redis
 
+import shared.catalogue as catalogue_state
 from services.upload.catalogue import (
     LISTING_CACHE_CONTROL,
     RECENT,
-    SHARE_IMAGE,
     Snapshot,
     entry_fields,
     make_entry,
+    newest_page,
     objects_for,
     page_bounds,
     page_of,
     pages_touched,
-    tag_prefix,
 )
 from services.upload.publishing import needs_upload
+from shared.catalogue import KEYS, first_text
 from shared.errors import TransientError
-from shared.keys import published_key, revision_key
 from shared.models import Asset, Review
 from shared.storage import ObjectInfo, Store
 
 log = logging.getLogger("marquee.catalogue")
 
-PREFIX = "marquee:catalogue"
-KEYS = [f"{PREFIX}:{name}" for name in ("seq", "entries", "first", "count", "version", "tag")]
 MAX_ROUNDS = 20
+REWRITE_PAGES = 20  # pages a rewrite renders from one snapshot: 400 entries, and the newest 50
+_PAGE = re.compile(r"^pages/([0-9]+)\.html$")
 
-# KEYS: seq, entries, first, count, version, tag. ARGV: slug, revision, entry json, first published, tag.
+# KEYS: seq, entries, first, count, version, tag. ARGV: slug, revision, entry json, first published.
+# The tag is never set here: new sites' feed ids are derived from each review.
 _RECORD = """
 local slug = ARGV[1]
 local changed = false
@@ -65,7 +71,6 @@ if (not seq) or redis.call('HEXISTS', KEYS[2], slug) == 0 then
   redis.call('ZADD', KEYS[1], seq, slug)
   changed = true
 end
-redis.call('SET', KEYS[6], ARGV[5], 'NX')
 local first = redis.call('HGET', KEYS[3], slug)
 if (not first) or ARGV[4] < first then
   redis.call('HSET', KEYS[3], slug, ARGV[4])
@@ -134,10 +139,10 @@ class Catalogue:
         self._read = client.register_script(_READ)
         self._remove = client.register_script(_REMOVE)
 
-    def record(self, fields: dict, *, published: datetime, tag: str, pipe=None) -> int:
+    def record(self, fields: dict, *, published: datetime, pipe=None) -> int:
         """Add or update one review's entry; return its ``seq``. Idempotent; an older revision changes nothing."""
-        first = published.astimezone(UTC).isoformat(timespec="microseconds")  # fixed width: compares as text
-        args = [fields["slug"], fields["revision"], json.dumps(fields, ensure_ascii=False, sort_keys=True), first, tag]
+        first = first_text(published)  # fixed width: compares as text
+        args = [fields["slug"], fields["revision"], json.dumps(fields, ensure_ascii=False, sort_keys=True), first]
         result = self._record(keys=KEYS, args=args, client=pipe or self.redis)
         return result if pipe is not None else int(result)
 
@@ -148,6 +153,9 @@ class Catalogue:
 
     def version(self) -> int:
         return int(self.redis.get(KEYS[4]) or 0)
+
+    def count(self) -> int:
+        return int(self.redis.get(KEYS[3]) or 0)
 
     def snapshot(self, pages: list[int]) -> Snapshot:
         bounds = [bound for number in pages for bound in page_bounds(number)]
@@ -167,27 +175,39 @@ def _text(value: str | bytes) -> str:
 
 def share_image_key(review: Review, assets: list[Asset]) -> str | None:
     """The share image's stable key, if this revision has one."""
-    if any(asset.key == revision_key(review.slug, review.revision, SHARE_IMAGE) for asset in assets):
-        return published_key(review.slug, SHARE_IMAGE)
-    return None
+    return catalogue_state.share_image_key(review.slug, review.revision, assets)
 
 
 def publish(
-    client: redis.Redis,
-    store: Store,
-    review: Review,
-    *,
-    base_url: str,
-    image_key: str | None = None,
-    now: datetime | None = None,
+    client: redis.Redis, store: Store, review: Review, *, base_url: str, image_key: str | None = None
 ) -> Published:
     """Put ``review`` in the catalogue, then write the index page, pages and feeds it changes."""
     catalogue = Catalogue(client)
     fields = entry_fields(review, image_key=image_key)
-    seq = catalogue.record(
-        fields, published=review.date_published, tag=tag_prefix(base_url, (now or datetime.now(UTC)).date())
-    )
+    seq = catalogue.record(fields, published=review.date_published)
     return _write(catalogue, store, seq=seq, pages=pages_touched(seq), base_url=base_url, slug=review.slug)
+
+
+def rewrite(client: redis.Redis, store: Store, *, base_url: str) -> Published:
+    """Write every page, the index and both feeds from the catalogue's state, then remove
+    pages past the newest: after a restore renumbered the catalogue, every page may have
+    changed. For recovery only: it reads the whole catalogue, and each round renders it all."""
+    catalogue = Catalogue(client)
+    pages = list(range(1, newest_page(catalogue.count()) + 1))
+    written: list[str] = []
+    rounds = 0
+    # A few pages at a time: each snapshot stays small (the read script passes its slugs to
+    # one HMGET, and Lua unpacks only so many), and each is still checked against the version.
+    for start in range(0, len(pages), REWRITE_PAGES):
+        done = _write(catalogue, store, seq=0, pages=pages[start : start + REWRITE_PAGES], base_url=base_url, slug="")
+        written += done.written
+        rounds += done.rounds
+    # Past the newest page now (the restore closed up withdrawals' places): nothing links there.
+    newest = newest_page(catalogue.count())
+    for key in store.list("pages"):
+        if (match := _PAGE.match(key)) and int(match.group(1)) > newest:
+            store.delete(key)
+    return Published(seq=0, rounds=rounds, written=written)
 
 
 def withdraw(client: redis.Redis, store: Store, slug: str, *, base_url: str) -> Published | None:

@@ -14,7 +14,7 @@ from shared.models import ReviewSubmission, State
 from shared.parsing import parse_submission
 from shared.pipeline import Runtime, StageTask, get_runtime, hand_off, should_hand_off
 from shared.queues import task_name
-from shared.slugs import disambiguate, make_slug
+from shared.slugs import disambiguate, make_slug, slug_owner
 
 
 @app.task(name=task_name("validate"), base=StageTask)
@@ -75,7 +75,7 @@ def _place(rt: Runtime, submission: ReviewSubmission, *, writer: str) -> str:
         return earlier["slug"]
     # The same writer reviewing the same film again is a revision at the same slug;
     # anyone else reviewing a film of that name gets a stable slug of their own.
-    owner = f"{writer}\n{submission.title.casefold()}\n{submission.year or ''}"
+    owner = slug_owner(writer, submission.title, submission.year)
     slug = make_slug(submission.title, submission.year)
     if rt.states.claim_slug(slug, owner=owner):
         return slug

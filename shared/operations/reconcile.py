@@ -17,10 +17,17 @@ no message waiting in a queue or held by a worker, sends it on from the right st
       index.html, a teaser marker missing       → social    (from rendered)
       both teasers, no manifest with its id     → upload    (from social_ready; upload
                                                   ends it superseded if a later revision is live)
-      the publish store's manifest has its id   → notify    (from uploaded)
+      the publish store's manifest has its id   → nothing   (published: it was announced
+        (the live one, or its revision's own)                when it went out, and is not again)
 
 Stages skip work already done, so sending one again is harmless; the state
 transitions make publication and its event happen once.
+
+Before it sends anything, it restores what Redis lost of what is public, from the
+publish store (``restore_published``): each live slug's owner, revision counter and
+first publication, so a new submission neither takes another writer's slug nor reuses a
+revision number; and the catalogue's entries (shared/catalogue.py), then it sends the
+upload queue's ``rebuild`` task, which writes the index pages and feeds again.
 
 Submissions newer than ``min_age`` seconds are left alone (ingest may be halfway
 through accepting one), as is one whose webhook-id Redis remembers for another
@@ -37,6 +44,7 @@ from datetime import datetime
 
 import redis
 
+from shared import catalogue
 from shared import state as state_module
 from shared.errors import ObjectNotFound
 from shared.keys import (
@@ -49,11 +57,13 @@ from shared.keys import (
     retracted_key,
     revision_key,
 )
+from shared.models import Manifest, Review
 from shared.observability import logs
 from shared.observability.metrics import RECENT_SUBMISSIONS_KEY, SUBMISSIONS_REQUEUED
 from shared.operations.failure_sources import FINAL_STATES, NEXT_TASKS, send_stage
 from shared.operations.queues import in_flight
-from shared.queues import QUEUES
+from shared.queues import QUEUES, TASK_QUEUES, task_name
+from shared.slugs import slug_owner
 from shared.state import WEBHOOK_MEMORY_SECONDS, now_iso, webhook_key
 from shared.storage import LocalStore, S3Store, Store
 
@@ -122,12 +132,12 @@ def _age(received_at: str, now: float) -> float:
     return float("inf") if at is None else now - at
 
 
-def from_archive(rt, id: str) -> tuple[str, tuple[str, ...], dict[str, str]]:
-    """Where a submission stands by the archive alone: (state, tasks to send, record fields)."""
+def from_archive(rt, id: str) -> tuple[str, tuple[str, ...], dict[str, str], Review | None]:
+    """Where a submission stands by the archive alone: (state, tasks to send, record fields, its review)."""
     try:
         review = rt.load_review(id)
     except ObjectNotFound:
-        return "received", NEXT_TASKS["received"], {}
+        return "received", NEXT_TASKS["received"], {}, None
     # As validate records them, so that the events it goes on to make name its revision.
     fields = {
         "slug": review.slug,
@@ -135,17 +145,13 @@ def from_archive(rt, id: str) -> tuple[str, tuple[str, ...], dict[str, str]]:
         "manifest_url": rt.public_url(revision_key(review.slug, review.revision, MANIFEST)),
     }
     if rt.archive.head(retracted_key(id)) is not None:
-        return "retracted", (), fields  # withdrawn: final, whatever else the archive holds
+        return "retracted", (), fields, review  # withdrawn: final, whatever else the archive holds
     if rt.archive.head(output_key(id, "index.html")) is None:
-        return "validated", NEXT_TASKS["validated"], fields
+        return "validated", NEXT_TASKS["validated"], fields, review
     if any(rt.archive.head(output_key(id, f"{part}.json")) is None for part in SOCIAL_PARTS):
-        return "rendered", NEXT_TASKS["rendered"], fields
-    try:
-        manifest = json.loads(rt.publish.get(published_key(review.slug, MANIFEST)))
-    except ObjectNotFound:
-        manifest = {}
-    if manifest.get("id") != id:
-        return "social_ready", NEXT_TASKS["social_ready"], fields
+        return "rendered", NEXT_TASKS["rendered"], fields, review
+    if not _went_out(rt, id, review):
+        return "social_ready", NEXT_TASKS["social_ready"], fields, review
     fields["urls"] = json.dumps(
         {
             "article": rt.public_url(published_key(review.slug, "index.html")),
@@ -153,7 +159,24 @@ def from_archive(rt, id: str) -> tuple[str, tuple[str, ...], dict[str, str]]:
             "review": rt.public_url(published_key(review.slug, "review.json")),
         }
     )
-    return "uploaded", NEXT_TASKS["uploaded"], fields
+    # Public already, so announced already: notify would announce it again. Publication
+    # goes manifest, catalogue, then notify; a loss in between costs that one event.
+    return "published", (), fields, review
+
+
+def _manifest_id(store, key: str) -> str | None:
+    try:
+        return json.loads(store.get(key)).get("id")
+    except ObjectNotFound:
+        return None
+
+
+def _went_out(rt, id: str, review: Review) -> bool:
+    """Whether this submission's revision was published: the live manifest is its own, or
+    its revision's own manifest (written once, kept after a later revision) is."""
+    return _manifest_id(rt.publish, published_key(review.slug, MANIFEST)) == id or (
+        _manifest_id(rt.publish, revision_key(review.slug, review.revision, MANIFEST)) == id
+    )
 
 
 def _recreate(client: redis.Redis, id: str, request: dict, state: str, fields: dict[str, str]) -> bool:
@@ -187,6 +210,65 @@ def _recreate(client: redis.Redis, id: str, request: dict, state: str, fields: d
     return bool(created)
 
 
+def send_rebuild() -> None:
+    """Queue the upload service's ``rebuild`` task: every index page and feed written again."""
+    from shared.broker.celery_app import app
+
+    app.send_task(task_name("rebuild"), queue=TASK_QUEUES["rebuild"], ignore_result=True)
+
+
+def _owner(rt, manifest: Manifest) -> str | None:
+    """Who ``manifest``'s slug belongs to: the writer, title and year of its first revision
+    still public (a later one, sent with ``replaces``, may have changed the title)."""
+    try:
+        first = _manifest_id(rt.publish, revision_key(manifest.slug, 1, MANIFEST)) or manifest.id
+        review = rt.load_review(first)
+    except (ObjectNotFound, ValueError, AttributeError):
+        return None
+    return slug_owner(review.writer, review.title, review.year)
+
+
+def restore_published(rt, *, dry_run: bool = False, rebuild: Callable[[], None] = send_rebuild) -> dict[str, int]:
+    """What Redis lost of what is public, put back from the publish store, before reconcile
+    sends anything on: each live slug's owner, revision counter and first publication, and
+    the catalogue's entries (then ``rebuild`` writes the pages and feeds again). Reads only
+    what Redis lacks, so with Redis whole it costs one listing and a few commands."""
+    client: redis.Redis = rt.states.redis
+    slugs = catalogue.live_slugs(rt.publish)
+    unlisted = catalogue.unlisted(client, slugs)
+    unowned = [slug for slug, known in zip(slugs, rt.states.slug_known(slugs), strict=True) if not known]
+    summary = {"live": len(slugs), "unlisted": len(unlisted), "unowned": len(unowned)}
+    if dry_run or not (unlisted or unowned):
+        return summary
+    manifests: dict[str, Manifest] = {}
+    for slug in sorted({*unlisted, *unowned}):
+        try:
+            if (manifest := catalogue.read_manifest(rt.publish, slug)) is not None:
+                manifests[slug] = manifest
+        except ValueError as exc:  # not a manifest Marquee wrote: left alone, and said so
+            logs.event("reconcile.unreadable_manifest", slug=slug, error=str(exc)[:200])
+    for slug in unowned:
+        if manifest := manifests.get(slug):
+            rt.states.restore_slug(
+                slug,
+                owner=_owner(rt, manifest),
+                revision=manifest.revision,
+                first_published=manifest.published_at.isoformat(),
+            )
+    entries = [manifests[slug] for slug in unlisted if slug in manifests]
+    if entries:
+        restored = catalogue.restore(client, rt.publish, entries, base_url=rt.public_url("").rstrip("/"))
+        summary |= {
+            "restored": len(restored.entries),
+            "skipped": len(restored.skipped),
+            "count": restored.count,
+            "tag_recovered": int(bool(restored.tag)),
+        }
+        rebuild()
+    logs.event("reconcile.restored", **summary)
+    return summary
+
+
 def declare_queues() -> None:
     """Declare every stage queue and its binding again: a Redis that lost its data lost
     kombu's bindings too, and a message sent to an unbound exchange goes nowhere."""
@@ -205,12 +287,19 @@ def reconcile(
     dry_run: bool = False,
     now: float | None = None,
     send: Callable[[str, str], None] = send_stage,
+    rebuild: Callable[[], None] = send_rebuild,
+    restored: Callable[[dict[str, int]], None] | None = None,
 ) -> list[Finding]:
-    """Find every archived submission that is stuck and send it on; return what was found."""
+    """Find every archived submission that is stuck and send it on; return what was found.
+    ``restored``, if given, hears what was put back from the publish store first."""
     client: redis.Redis = rt.states.redis
     now = time.time() if now is None else now
     if not dry_run and send is send_stage:
         declare_queues()
+    # Slugs and the catalogue first: a submission sent on below may claim a slug or publish.
+    summary = restore_published(rt, dry_run=dry_run, rebuild=rebuild)
+    if restored is not None:
+        restored(summary)
     flying = in_flight(client)
     schedule_key = getattr(state_module, "SCHEDULE", "marquee:schedule")
     findings: list[Finding] = []
@@ -275,9 +364,17 @@ def _one(rt, client, id, record, scheduled, *, flying, now, min_age, dry_run, se
     claim = client.get(webhook_key(request.get("writer", ""), request.get("webhook_id", "")))
     if claim and claim != id:
         return Finding(id, "not_accepted", None, detail=f"its webhook-id was accepted as {claim}")
-    state, tasks, fields = from_archive(rt, id)
+    state, tasks, fields, review = from_archive(rt, id)
     if dry_run:
         return Finding(id, "recreated", state, tasks, detail="dry run: nothing changed")
+    if review is not None:
+        # Its revision number is taken, public or not: the next submission at the slug gets a later one.
+        rt.states.restore_slug(
+            review.slug,
+            owner=slug_owner(review.writer, review.title, review.year),
+            revision=review.revision,
+            first_published=review.date_published.isoformat(),
+        )
     if not _recreate(client, id, request, state, fields):
         return Finding(id, "in_flight", state, detail="its record reappeared meanwhile")
     logs.transition(id, writer=request.get("writer"), stage="reconcile", state=state)

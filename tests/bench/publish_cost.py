@@ -30,7 +30,7 @@ from services.social.samples import review as sample_review
 from services.social.youtube import youtube_files
 from services.upload import catalogue_store
 from services.upload import upload as upload_module
-from services.upload.catalogue import entry_fields, tag_prefix
+from services.upload.catalogue import entry_fields
 from shared.keys import (
     content_type_for,
     output_key,
@@ -70,7 +70,6 @@ def seed(client: redis.Redis, count: int, *, base_url: str) -> float:
     template = sample_review()
     started = time.perf_counter()
     catalogue = catalogue_store.Catalogue(client)
-    tag = tag_prefix(base_url, datetime.now(UTC).date())
     first = datetime(2024, 1, 1, tzinfo=UTC)
     for start in range(0, count, 1000):
         with client.pipeline(transaction=False) as pipe:
@@ -79,7 +78,7 @@ def seed(client: redis.Redis, count: int, *, base_url: str) -> float:
                 when = first + timedelta(minutes=i)
                 fields = entry_fields(template, image_key=published_key(slug, "instagram/card.jpg"))
                 fields |= {"slug": slug, "title": f"Seeded Review {i}", "updated": when.isoformat()}
-                catalogue.record(fields, published=when, tag=tag, pipe=pipe)
+                catalogue.record(fields, published=when, pipe=pipe)
             pipe.execute()
     return time.perf_counter() - started
 

@@ -167,6 +167,21 @@ def test_revisions_count_up_and_a_lost_counter_resumes_from_what_is_published(st
     assert states.first_published("her-2013", candidate="2026-05-05") == "2026-01-01"
 
 
+def test_a_restored_slug_keeps_a_claim_made_since_and_its_counter_only_moves_up(states):
+    assert states.slug_known(["her-2013", "amelie-2001"]) == [False, False]
+    assert states.restore_slug("her-2013", owner="alice/her", revision=3, first_published="2025-01-01")
+    assert not states.claim_slug("her-2013", owner="bob/her")  # another writer cannot take it
+    assert states.next_revision("her-2013", published=3) == 4
+    assert not states.restore_slug("her-2013", owner="carol/her", revision=2, first_published="2026-01-01")
+    assert states.claim_slug("her-2013", owner="alice/her")
+    assert states.next_revision("her-2013", published=3) == 5  # never back to 3
+    assert states.first_published("her-2013", candidate="2027-01-01") == "2025-01-01"
+    assert states.claim_slug("amelie-2001", owner="bob/amelie")  # claimed since the loss: kept
+    assert not states.restore_slug("amelie-2001", owner="alice/amelie", revision=1)
+    assert states.claim_slug("amelie-2001", owner="bob/amelie")
+    assert states.slug_known(["her-2013", "amelie-2001"]) == [True, True]
+
+
 def test_an_outcome_is_counted_by_the_move_itself_once(states):
     from shared.observability import metrics
 

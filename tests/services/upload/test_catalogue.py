@@ -227,3 +227,22 @@ def test_control_characters_never_reach_a_feed():
     snap = snapshot(1, reviews={1: review(1, title="Bell\x07\x00 \ufffe", author="Esc\x1bape", paragraphs=["A\x0cB"])})
     parsed = feedparser.parse(atom_feed(snap, base_url=BASE))
     assert not parsed.bozo and parsed.entries[0].title.startswith("Bell ") and parsed.entries[0].author == "Escape"
+
+
+def test_without_a_site_wide_tag_each_id_comes_from_the_review_s_first_publication():
+    derived = Snapshot(version=1, count=20, tag="", entries=snapshot(20).entries)
+    feed = json_feed(derived, base_url=BASE)
+    ids = {item["_marquee"]["slug"]: item["id"] for item in feed["items"]}
+    # Published at 9:00 + n hours from 1 March (UTC): film-15 is the first of 2 March.
+    assert ids["film-14"] == "tag:reviews.example,2026-03-01:reviews/film-14"
+    assert ids["film-15"] == "tag:reviews.example,2026-03-02:reviews/film-15"
+    # A revision (same first publication, new date_modified) keeps its id.
+    revised = review(15, revision=2, date_modified=START + timedelta(days=30))
+    again = snapshot(20, reviews={15: revised}).entries
+    assert (
+        json_feed(Snapshot(version=2, count=20, tag="", entries=again), base_url=BASE)["items"][5]["id"]
+        == ids["film-15"]
+    )
+    parsed = feedparser.parse(atom_feed(derived, base_url=BASE))
+    assert parsed.feed.id == f"{BASE}/{ATOM_FEED_KEY}"  # the feed's own id: its address
+    assert {e.link.split("/")[-2]: e.id for e in parsed.entries} == ids

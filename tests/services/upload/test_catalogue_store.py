@@ -32,7 +32,7 @@ from tests.support.processes import RedisServer
 
 BASE = "http://127.0.0.1:8000/site"
 START = datetime(2026, 3, 1, 9, tzinfo=UTC)
-TAG = tag_prefix(BASE, START.date())
+TAG = tag_prefix(BASE, START.date())  # the reviews here were first published that day: their ids' prefix
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +131,7 @@ def seed(client: redis.Redis, first: int, last: int) -> None:
     with client.pipeline(transaction=False) as pipe:
         for n in range(first, last + 1):
             fields = entry_fields(review(f"seed-{n:06d}", n), image_key=None)
-            catalogue.record(fields, published=START + timedelta(minutes=n), tag=TAG, pipe=pipe)
+            catalogue.record(fields, published=START + timedelta(minutes=n), pipe=pipe)
             if n % 2000 == 0:
                 pipe.execute()
         pipe.execute()
@@ -141,9 +141,7 @@ def measure(client: redis.Redis, store, n: int) -> dict:
     """Publish review number ``n``; count the Redis commands and bytes and the store calls it took."""
     counting = CountingStore(store)
     client.config_resetstat()
-    result = publish(
-        client, cast(Store, counting), review(f"film-{n:06d}", n), base_url=BASE, now=START
-    )  # no copy: unused
+    result = publish(client, cast(Store, counting), review(f"film-{n:06d}", n), base_url=BASE)  # no copy: unused
     stats = client.info("commandstats")
     # Loading a script the server has not seen yet is a one-off, not a cost of publishing.
     ignored = ("cmdstat_info", "cmdstat_config|resetstat", "cmdstat_script|load")
@@ -270,8 +268,8 @@ def test_a_publication_that_wrote_from_a_stale_snapshot_writes_again(client, sto
 
 
 def test_a_revision_updates_its_entry_in_place_and_keeps_its_id(client, store):
-    publish(client, store, review("first", 1), base_url=BASE, now=START)
-    publish(client, store, review("second", 2), base_url=BASE, now=START)
+    publish(client, store, review("first", 1), base_url=BASE)
+    publish(client, store, review("second", 2), base_url=BASE)
     revised = review(
         "first",
         3,
@@ -281,7 +279,7 @@ def test_a_revision_updates_its_entry_in_place_and_keeps_its_id(client, store):
         date_published=START + timedelta(minutes=1),
         date_modified=START + timedelta(days=2),
     )
-    publish(client, store, revised, base_url=BASE, now=START + timedelta(days=2))
+    publish(client, store, revised, base_url=BASE)
     feed = json.loads(store.get(JSON_FEED_KEY))
     assert [i["_marquee"]["slug"] for i in feed["items"]] == ["second", "first"]  # its place is kept
     first = feed["items"][1]

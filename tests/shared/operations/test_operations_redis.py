@@ -425,26 +425,27 @@ def test_reconcile_re_creates_lost_records_from_the_archive_at_the_right_stage(t
     assert sorted(submission_ids(archive)) == sorted(ids.values())
 
     expected = {
-        "received": ("validate",),
-        "validated": ("render",),
-        "rendered": ("social",),
-        "social_ready": ("upload",),
-        "uploaded": ("notify",),
+        "received": ("received", ("validate",)),
+        "validated": ("validated", ("render",)),
+        "rendered": ("rendered", ("social",)),
+        "social_ready": ("social_ready", ("upload",)),
+        "uploaded": ("published", ()),  # its manifest is public: announced when it went out, not again
     }
     for stage, sid in ids.items():
-        assert from_archive(runtime, sid)[:2] == (stage, expected[stage])
+        assert from_archive(runtime, sid)[:2] == expected[stage]
 
     sent = Sent()
     findings = {f.id: f for f in reconcile(runtime, min_age=0, send=sent)}
     for stage, sid in ids.items():
-        assert (findings[sid].action, findings[sid].state, findings[sid].tasks) == ("recreated", stage, expected[stage])
+        assert (findings[sid].action, findings[sid].state, findings[sid].tasks) == ("recreated", *expected[stage])
         record = runtime.states.get(sid)
         assert record is not None
-        assert record["state"] == stage and record["writer"] == "alice"
+        assert record["state"] == expected[stage][0] and record["writer"] == "alice"
         assert record["received_at"] == AN_HOUR_AGO
         assert client.get(f"marquee:webhook:alice:msg_{sid}") == sid  # a re-sent webhook is known again
     assert (runtime.states.get(done) or {})["urls"]["manifest"].endswith(f"reviews/film-{done[:6]}/manifest.json")
-    assert sorted(sent) == sorted((t, sid) for stage, sid in ids.items() for t in expected[stage])
+    assert sorted(sent) == sorted((t, sid) for stage, sid in ids.items() for t in expected[stage][1])
+    assert client.xlen(EVENTS_STREAM) == 0  # nothing announced
 
     # Messages now queued are found; nothing is sent twice.
     from celery import Celery
@@ -453,7 +454,68 @@ def test_reconcile_re_creates_lost_records_from_the_archive_at_the_right_stage(t
     for task, sid in sent:
         sender.send_task(f"marquee.{task}", args=[sid], queue=task)
     again = Sent()
-    assert {f.action for f in reconcile(runtime, min_age=0, send=again)} == {"in_flight"} and again == []
+    findings = {f.id: f for f in reconcile(runtime, min_age=0, send=again)}
+    assert {f.action for i, f in findings.items() if i != done} == {"in_flight"} and again == []
+    assert findings[done].action == "final"
+
+
+def publish_as_upload_does(archive, publish, sid: str) -> str:
+    """The archived review's revision copies, its manifest and the live manifest; its slug."""
+    from services.render.article import public_review
+    from services.upload.publishing import build_manifest, describe_asset
+    from shared.storage import ObjectInfo
+
+    review = Review.model_validate_json(archive.get(f"submissions/{sid}/review.json"))
+    data = json.dumps(public_review(review, article_url="x")).encode()
+    asset = describe_asset("review.json", ObjectInfo.of(data), slug=review.slug, revision=1, base_url="https://e.test")
+    publish.put(asset.key, data, content_type="application/json")
+    manifest = build_manifest(review, [asset]).model_dump_json().encode()
+    for key in (f"reviews/{review.slug}/r/1/manifest.json", f"reviews/{review.slug}/manifest.json"):
+        publish.put(key, manifest, content_type="application/json")
+    return review.slug
+
+
+def test_reconcile_restores_slugs_and_the_catalogue_before_sending_anything(tmp_path, states, client):
+    from shared.catalogue import KEYS
+    from shared.slugs import slug_owner
+
+    archive, publish = open_store(str(tmp_path / "archive")), open_store(str(tmp_path / "publish"))
+    out, later = uuid.uuid4().hex, uuid.uuid4().hex
+    archive_submission(archive, out, upto="social_ready")
+    slug = publish_as_upload_does(archive, publish, out)
+    # A second revision at the same slug, validated but not yet public when Redis forgot.
+    archive_submission(archive, later, upto="validated")
+    second = Review.model_validate_json(archive.get(f"submissions/{later}/review.json"))
+    archive.put(
+        f"submissions/{later}/review.json",
+        second.model_copy(update={"slug": slug, "revision": 2}).model_dump_json().encode(),
+        content_type="application/json",
+    )
+    runtime, sent = FakeRuntime(archive, publish, client), Sent()
+    order: list[str] = []
+    rebuilt: list[dict[str, str]] = []
+
+    def rebuild() -> None:
+        order.append("rebuild")
+        rebuilt.append(cast(dict, client.hgetall(f"marquee:slug:{slug}")))  # restored before it is sent
+
+    def send(task: str, sid: str) -> None:
+        order.append(task)
+        sent(task, sid)
+
+    findings = {f.id: f for f in reconcile(runtime, min_age=0, send=send, rebuild=rebuild)}
+    assert (findings[out].action, findings[out].state, findings[out].tasks) == ("recreated", "published", ())
+    assert order == ["rebuild", "render"] and sent == [("render", later)]
+    assert rebuilt[0]["owner"] == slug_owner("alice", "Film", 2025)
+    assert client.hget(KEYS[1], slug) and client.get(KEYS[3]) == "1"
+    assert states.next_revision(slug, published=1) == 3  # 2 is taken by the revision on its way
+    assert not states.claim_slug(slug, owner=slug_owner("bob", "Film", 2025))
+    assert client.xlen(EVENTS_STREAM) == 0
+
+    # With Redis whole, nothing is restored again.
+    rebuilt.clear()
+    reconcile(runtime, min_age=0, send=Sent(), rebuild=rebuild)
+    assert rebuilt == []
 
 
 def test_reconcile_sends_one_social_task_for_a_rendered_submission_missing_a_marker(tmp_path, states, client):

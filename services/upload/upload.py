@@ -20,6 +20,7 @@ from services.upload.publishing import (
     describe_asset,
     needs_upload,
 )
+from services.upload.revisions import keep_revisions
 from shared.broker.celery_app import app
 from shared.errors import ObjectNotFound
 from shared.keys import MANIFEST, content_type_for, output_prefix, published_key, retracted_key, revision_key
@@ -49,6 +50,8 @@ def upload(submission_id: str) -> None:
             log.info(json.dumps({"event": "upload.superseded", "id": submission_id, "revision": review.revision}))
         else:
             publish_revision(rt, submission_id, review)
+            # Still under the lease: record when it went live, and drop revisions retention no longer keeps.
+            keep_revisions(rt, review.slug, revision=review.revision, id=submission_id)
     _done(rt, submission_id, review.slug)
 
 

@@ -17,6 +17,7 @@ TASK_QUEUES = {
     "deliver": "notify",  # outbound webhooks: beside notify, never in the publication's way
     "retract": "upload",  # only the upload service writes (and deletes) public objects
     "release": "upload",  # lifts embargoes whose time has come; run every few seconds by beat
+    "rollback": "upload",  # an operator's: makes a kept revision live again, under the slug's lease
 }
 
 # The tasks a submission passes through on its way to publication.

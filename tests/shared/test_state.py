@@ -146,3 +146,19 @@ def test_fields_reads_only_the_fields_asked_for(states):
     }
     assert states.fields(sid, "not-set") == {"state": "validated", "not-set": ""}
     assert states.fields(uuid.uuid4().hex, "writer") is None
+
+
+def test_a_note_records_history_without_a_move_and_its_event_once_per_claim(states):
+    sid = new(states)
+    states.advance(sid, State.PUBLISHED, stage="notify")
+    event = {"type": "review.rolled_back", "id": sid, "revision": "1"}
+    assert states.note(sid, "live again", stage="rollback", claim="s:1:t1", event=event)
+    assert not states.note(sid, "live again", stage="rollback", claim="s:1:t1", event=event)  # delivered twice
+    assert states.note(sid, "live again", stage="rollback", claim="s:1:t2", event=event)  # a later rollback
+    record = states.get(sid)
+    assert record["state"] == State.PUBLISHED
+    assert [(h["stage"], h["state"], h.get("note")) for h in record["history"][-2:]] == [
+        ("rollback", "published", "live again"),
+        ("rollback", "published", "live again"),
+    ]
+    assert [e["type"] for e in events(states, sid)] == ["review.rolled_back", "review.rolled_back"]

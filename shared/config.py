@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     unacked_restore_interval: int = 10
     release_interval: float = 5.0  # how often beat looks for embargoes to lift, in seconds
 
+    # Retention of a review's old revisions (reviews/<slug>/r/<n>/): the newest this many are
+    # kept, and any other that was live within the age (in seconds), so a consumer that
+    # fetched its manifest then is never cut off mid-read. The live revision always stays.
+    retention_keep: int = Field(default=5, ge=1)
+    retention_min_age: float = Field(default=24 * 3600, ge=0)
+
     # Outbound webhooks: who gets which events, and how hard we try.
     subscribers_file: Path | None = None
     webhook_max_attempts: int = 8

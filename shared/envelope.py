@@ -24,7 +24,14 @@ from shared.keys import MANIFEST, public_url, revision_key
 
 SCHEMA_VERSION = 1
 EVENT_TYPES = frozenset(
-    {"review.published", "review.rejected", "review.failed", "review.retracted", "review.superseded"}
+    {
+        "review.published",
+        "review.rejected",
+        "review.failed",
+        "review.retracted",
+        "review.superseded",
+        "review.rolled_back",
+    }
 )
 STREAM_FIELD = "event"  # the entry's field holding the envelope's JSON
 

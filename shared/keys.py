@@ -13,6 +13,8 @@ Publish (public)::
 
     reviews/<slug>/index.html, review.json, instagram.json, youtube.json
     reviews/<slug>/manifest.json    written last: its presence means the review is complete
+    reviews/<slug>/r/<n>/…          revision n's own copies, its manifest included
+    reviews/<slug>/revisions.json   the revisions kept, and when each went live
 """
 
 from __future__ import annotations

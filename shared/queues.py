@@ -18,6 +18,7 @@ TASK_QUEUES = {
     "retract": "upload",  # only the upload service writes (and deletes) public objects
     "release": "upload",  # lifts embargoes whose time has come; run every few seconds by beat
     "rebuild": "upload",  # writes every index page and feed again, after reconcile restored the catalogue
+    "rollback": "upload",  # an operator's: makes a kept revision live again, under the slug's lease
 }
 
 # The tasks a submission passes through on its way to publication.

@@ -74,6 +74,25 @@ return {new, redis.call('HGET', KEYS[1], 'writer') or ''}
 """.replace("@MAXLEN@", str(EVENTS_MAXLEN)).replace("@FIELD@", STREAM_FIELD)
 
 
+# KEYS: the note's claim, hash, history, events. ARGV: claim TTL, stage, at, note, event json
+# ("" for none). A note is history without a move (a rollback making a published revision
+# live again): the state stays, the entry records the state it is in. Returns 1 once per
+# claim, 0 after.
+_NOTE = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+local state = redis.call('HGET', KEYS[2], 'state')
+if state then
+  redis.call('RPUSH', KEYS[3], cjson.encode({stage=ARGV[2], state=state, at=ARGV[3], note=ARGV[4]}))
+end
+if ARGV[5] ~= '' then
+  local event = cjson.decode(ARGV[5])
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', '@MAXLEN@', '*', 'type', event.type, 'id', event.data.id,
+             '@FIELD@', ARGV[5])
+end
+return 1
+""".replace("@MAXLEN@", str(EVENTS_MAXLEN)).replace("@FIELD@", STREAM_FIELD)
+
+
 # KEYS: the webhook-id's claim, hash, history. ARGV: id, writer, webhook_id, received_at,
 # history entry, claim TTL. Returns the id holding the webhook-id already, or false once
 # the claim and the record are made.
@@ -149,6 +168,7 @@ class SubmissionStates:
         self._create = client.register_script(_CREATE)
         self._forget = client.register_script(_FORGET)
         self._restore_slug = client.register_script(_RESTORE_SLUG)
+        self._note = client.register_script(_NOTE)
 
     def create(self, id: str, *, writer: str, webhook_id: str, received_at: str) -> str | None:
         """Record one new submission; see ``create_many``."""
@@ -233,6 +253,15 @@ class SubmissionStates:
             result, writer = result
             on_transition(id, writer=writer, stage=stage, state=result)
         return State(result) if result else None
+
+    def note(self, id: str, text: str, *, stage: str, claim: str, event: dict | None = None) -> bool:
+        """Add ``text`` to ``id``'s history without moving its state, and append ``event`` (if
+        any) to the stream: both once per ``claim``, however often the caller runs. False if
+        ``claim`` was made before. A final state is never moved backwards to say something
+        happened after it; a note says it instead."""
+        args: list[str | int] = [WEBHOOK_MEMORY_SECONDS, stage, now_iso(), text, dumps(event) if event else ""]
+        keys = [f"marquee:note:{claim}:{id}", _hash(id), _history(id), EVENTS_STREAM]
+        return bool(self._note(keys=keys, args=args))
 
     def reject(self, id: str, problems: list[Problem], *, writer: str) -> tuple[State | None, dict]:
         """Mark ``id`` rejected with every problem; return its state and the event announced.

@@ -278,6 +278,11 @@ main.add_command(opscommands.failed)
 main.add_command(opscommands.retry)
 main.add_command(opscommands.reconcile)
 
+from services.cli import rollback as rollbackcommands  # noqa: E402 - a review's revisions, and rolling back
+
+main.add_command(rollbackcommands.rollback)
+main.add_command(rollbackcommands.revisions)
+
 
 if __name__ == "__main__":
     main()

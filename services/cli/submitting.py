@@ -99,6 +99,8 @@ def timeline_lines(history: list[dict]) -> list[str]:
     for step in history:
         at = datetime.fromisoformat(step["at"].replace("Z", "+00:00"))
         took = "" if previous is None else f"  +{(at - previous).total_seconds():.3f} s"
+        if step.get("note"):  # something that happened to it since (a rollback), not a move
+            took = f"  {step['note']} ({at:%Y-%m-%d})"
         lines.append(f"  {at:%H:%M:%S}.{at.microsecond // 1000:03d}  {step['stage']:<9} {step['state']}{took}")
         previous = at
     return ["timeline:", *lines] if lines else []

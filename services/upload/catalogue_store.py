@@ -59,7 +59,8 @@ MAX_ROUNDS = 20
 REWRITE_PAGES = 20  # pages a rewrite renders from one snapshot: 400 entries, and the newest 50
 _PAGE = re.compile(r"^pages/([0-9]+)\.html$")
 
-# KEYS: seq, entries, first, count, version, tag. ARGV: slug, revision, entry json, first published.
+# KEYS: seq, entries, first, count, version, tag. ARGV: slug, revision, entry json, first published,
+# "1" if the entry may go back to an older revision (a rollback, made under the slug's lease) else "".
 # The tag is never set here: new sites' feed ids are derived from each review.
 _RECORD = """
 local slug = ARGV[1]
@@ -77,7 +78,7 @@ if (not first) or ARGV[4] < first then
   changed = true
 end
 local old = redis.call('HGET', KEYS[2], slug)
-if old ~= ARGV[3] and ((not old) or tonumber(cjson.decode(old)['revision']) <= tonumber(ARGV[2])) then
+if old ~= ARGV[3] and ((not old) or ARGV[5] == '1' or tonumber(cjson.decode(old)['revision']) <= tonumber(ARGV[2])) then
   redis.call('HSET', KEYS[2], slug, ARGV[3])
   changed = true
 end
@@ -139,10 +140,12 @@ class Catalogue:
         self._read = client.register_script(_READ)
         self._remove = client.register_script(_REMOVE)
 
-    def record(self, fields: dict, *, published: datetime, pipe=None) -> int:
-        """Add or update one review's entry; return its ``seq``. Idempotent; an older revision changes nothing."""
+    def record(self, fields: dict, *, published: datetime, pipe=None, rollback: bool = False) -> int:
+        """Add or update one review's entry; return its ``seq``. Idempotent; an older revision
+        changes nothing, unless it is a ``rollback`` making that older revision live again."""
         first = first_text(published)  # fixed width: compares as text
-        args = [fields["slug"], fields["revision"], json.dumps(fields, ensure_ascii=False, sort_keys=True), first]
+        entry = json.dumps(fields, ensure_ascii=False, sort_keys=True)
+        args = [fields["slug"], fields["revision"], entry, first, "1" if rollback else ""]
         result = self._record(keys=KEYS, args=args, client=pipe or self.redis)
         return result if pipe is not None else int(result)
 
@@ -179,12 +182,18 @@ def share_image_key(review: Review, assets: list[Asset]) -> str | None:
 
 
 def publish(
-    client: redis.Redis, store: Store, review: Review, *, base_url: str, image_key: str | None = None
+    client: redis.Redis,
+    store: Store,
+    review: Review,
+    *,
+    base_url: str,
+    image_key: str | None = None,
+    rollback: bool = False,
 ) -> Published:
     """Put ``review`` in the catalogue, then write the index page, pages and feeds it changes."""
     catalogue = Catalogue(client)
     fields = entry_fields(review, image_key=image_key)
-    seq = catalogue.record(fields, published=review.date_published)
+    seq = catalogue.record(fields, published=review.date_published, rollback=rollback)
     return _write(catalogue, store, seq=seq, pages=pages_touched(seq), base_url=base_url, slug=review.slug)
 
 
@@ -238,14 +247,16 @@ def _write(catalogue: Catalogue, store: Store, *, seq: int, pages: list[int], ba
     raise CatalogueBusy(f"the catalogue changed during each of {MAX_ROUNDS} attempts to write it")
 
 
-def add_to_catalogue(rt, review: Review, assets: list[Asset]) -> Published:
-    """The upload task's one call, made after the review's manifest is written."""
+def add_to_catalogue(rt, review: Review, assets: list[Asset], *, rollback: bool = False) -> Published:
+    """The upload task's one call, made after the review's manifest is written; the rollback
+    task's too (``rollback``: the entry goes back to that older revision)."""
     return publish(
         rt.states.redis,
         rt.publish,
         review,
         base_url=rt.settings.public_base_url,
         image_key=share_image_key(review, assets),
+        rollback=rollback,
     )
 
 

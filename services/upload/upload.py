@@ -20,6 +20,7 @@ from services.upload.publishing import (
     describe_asset,
     needs_upload,
 )
+from services.upload.revisions import keep_revisions
 from services.upload.superseded import live_manifest, supersede
 from shared.broker.celery_app import app
 from shared.errors import ObjectNotFound
@@ -49,6 +50,8 @@ def upload(submission_id: str) -> None:
         later = live if live is not None and live.revision > review.revision else None
         if later is None:
             publish_revision(rt, submission_id, review)
+            # Still under the lease: record when it went live, and drop revisions retention no longer keeps.
+            keep_revisions(rt, review.slug, revision=review.revision, id=submission_id)
     if later is not None:
         # A later revision is public (this one was slow, or is a replay): leave it be.
         log.info(json.dumps({"event": "upload.superseded", "id": submission_id, "revision": review.revision}))

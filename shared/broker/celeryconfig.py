@@ -53,7 +53,7 @@ task_annotations = {
         "retry_backoff_max": _settings.retry_backoff_max,
         "default_retry_delay": 1,  # the countdown after a lost worker; backoff covers the rest
     }
-    for task in STAGE_TASKS
+    for task in (*STAGE_TASKS, "rollback")  # rollback takes a slug, not a submission: retried all the same
 }
 
 # Embargoes are held in a Redis sorted set and released by this periodic task, not

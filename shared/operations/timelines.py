@@ -26,6 +26,8 @@ def timeline(history: list[dict], *, state: str, now: float | None = None) -> li
     made it; a submission still in progress has an open segment for what it waits on."""
     now = time.time() if now is None else now
     segments = []
+    # A note (a rollback, days later) records an event, not time spent in a stage.
+    history = [entry for entry in history if not entry.get("note")]
     for before, after in itertools.pairwise(history):
         start, end = _parse_at(before.get("at", "")), _parse_at(after.get("at", ""))
         if start is None or end is None:

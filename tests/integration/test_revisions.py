@@ -186,3 +186,61 @@ def test_revisions_racing_through_several_upload_workers_never_go_backwards(loca
             assert httpx.get(event["data"]["manifest_url"]).json()["id"] == id
         for event in superseded:
             assert event["data"]["superseded_by"]["revision"] > event["data"]["revision"]
+
+
+def test_an_operator_rolls_a_review_back_to_an_earlier_revision(stack):
+    """Three revisions published; `marquee rollback SLUG --to 1 --wait` makes the first live
+    again: a consumer reads its manifest, byte for byte as it was, and its files with those
+    hashes; the submission's status and history say so, and review.rolled_back is appended."""
+    title = f"Rolled Back {uuid.uuid4().hex[:6]}"
+    first = publish(stack, review(title=title, note="Take one."))
+    slug = first["slug"]
+    live_url = first["urls"]["manifest"]  # the public address, on either store
+    first_manifest = httpx.get(live_url).content  # revision 1's, as it went live
+    for note in ("Take two.", "Take three."):
+        publish(stack, review(title=title, note=note))
+    assert httpx.get(live_url).json()["revision"] == 3
+
+    done = stack.marquee("rollback", slug, "--to", "1", "--wait")
+    assert done.returncode == 0, done.stderr
+    assert f"from revision 3 to 1 (submission {first['id']})" in done.stdout and "live: revision 1" in done.stdout
+
+    live = httpx.get(live_url)
+    assert live.content == first_manifest
+    for asset in live.json()["assets"]:
+        body = httpx.get(asset["url"]).content
+        assert hashlib.sha256(body).hexdigest() == asset["sha256"], asset["key"]
+    data = httpx.get(first["urls"]["review"]).json()  # the stable address shows revision 1 again
+    assert data["revision"] == 1 and data["note"] == "Take one."
+    feed = httpx.get(f"{stack.env['MARQUEE_PUBLIC_BASE_URL']}/feeds/reviews.json").json()
+    assert [i["_marquee"]["revision"] for i in feed["items"] if i["_marquee"]["slug"] == slug] == [1]
+
+    status = stack.status(first["id"])
+    assert status["state"] == "published"
+    notes = [h for h in status["history"] if h["stage"] == "rollback"]
+    assert [n["note"] for n in notes] == ["live again: rolled back from revision 3"]
+    shown = stack.marquee("status", first["id"])
+    assert shown.returncode == 0 and "live again: rolled back from revision 3" in shown.stdout
+    [event] = stack.events("review.rolled_back", first["id"])
+    data = event["data"]
+    assert (data["slug"], data["revision"], data["from_revision"]) == (slug, 1, 3)
+    listed = stack.marquee("revisions", slug)
+    assert [line.split()[0] for line in listed.stdout.splitlines() if line.endswith("LIVE")] == ["1"]
+
+
+def test_a_rollback_to_a_withdrawn_revision_is_refused_saying_so(local_stack):
+    """A withdrawal that lost the race with a later revision (the writer withdrew revision 1
+    as revision 2 went live) leaves revision 1's files in place; it is never live again."""
+    stack = local_stack
+    title = f"Withdrawn Take {uuid.uuid4().hex[:6]}"
+    first = publish(stack, review(title=title, note="Take one."))
+    publish(stack, review(title=title, note="Take two."))
+    # What the race leaves: the retract task ran for revision 1 once revision 2 was live.
+    sent = stack.python(f"from shared.pipeline import hand_off; hand_off('retract', {first['id']!r})")
+    assert sent.returncode == 0, sent.stderr
+    stack.wait_for(first["id"], "retracted")
+
+    done = stack.marquee("rollback", first["slug"], "--to", "1", "--wait")
+    assert done.returncode == 1
+    assert f"revision 1 at {first['slug']} (submission {first['id']}) was withdrawn by its writer" in done.stderr
+    assert stack.client.get(f"/site/reviews/{first['slug']}/manifest.json").json()["revision"] == 2

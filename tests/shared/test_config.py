@@ -44,3 +44,13 @@ def test_settings_are_read_once(environment):
     first = get_settings()
     environment.setenv("MARQUEE_REDIS_URL", "redis://elsewhere")
     assert get_settings() is first and config.get_settings().redis_url == "x"
+
+
+def test_retention_keeps_at_least_the_live_revision_and_no_negative_age(environment):
+    assert (get_settings().retention_keep, get_settings().retention_min_age) == (5, 24 * 3600)
+    for name, value in (("MARQUEE_RETENTION_KEEP", "0"), ("MARQUEE_RETENTION_MIN_AGE", "-1")):
+        get_settings.cache_clear()
+        with environment.context() as scoped:
+            scoped.setenv(name, value)
+            with pytest.raises(MissingSettingError, match=name):
+                get_settings()

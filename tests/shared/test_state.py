@@ -8,7 +8,7 @@ import redis
 from shared.envelope import envelope, from_stream
 from shared.errors import Problem
 from shared.models import State
-from shared.state import EVENTS_STREAM, NewSubmission, SubmissionStates
+from shared.state import EVENTS_STREAM, NewSubmission, SubmissionStates, now_iso
 from tests.support.event_contract import entry_violations
 
 
@@ -208,3 +208,30 @@ def test_fields_reads_only_the_fields_asked_for(states):
     }
     assert states.fields(sid, "not-set") == {"state": "validated", "not-set": ""}
     assert states.fields(uuid.uuid4().hex, "writer") is None
+
+
+def test_a_note_records_history_without_a_move_and_its_event_once_per_claim(states):
+    sid = new(states)
+    states.advance(sid, State.PUBLISHED, stage="notify")
+    base = "https://reviews.example/reviews/the-salt-road-2025"
+    event = envelope(
+        "review.rolled_back",
+        id=sid,
+        writer="alice",
+        slug="the-salt-road-2025",
+        revision=1,
+        manifest_url=f"{base}/r/1/manifest.json",
+        timestamp=now_iso(),
+        from_revision=2,
+        article_url=f"{base}/index.html",
+    )
+    assert states.note(sid, "live again", stage="rollback", claim="s:1:t1", event=event)
+    assert not states.note(sid, "live again", stage="rollback", claim="s:1:t1", event=event)  # delivered twice
+    assert states.note(sid, "live again", stage="rollback", claim="s:1:t2", event=event)  # a later rollback
+    record = states.get(sid)
+    assert record["state"] == State.PUBLISHED
+    assert [(h["stage"], h["state"], h.get("note")) for h in record["history"][-2:]] == [
+        ("rollback", "published", "live again"),
+        ("rollback", "published", "live again"),
+    ]
+    assert [e["type"] for e in events(states, sid)] == ["review.rolled_back", "review.rolled_back"]

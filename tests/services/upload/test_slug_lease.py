@@ -78,7 +78,13 @@ def client(redis_server):
 @pytest.fixture
 def world(client, tmp_path, monkeypatch):
     """Archive, publish store and states as the workers have them; hand-offs recorded, not sent."""
-    settings = SimpleNamespace(public_base_url="https://reviews.example", task_time_limit=120, task_soft_time_limit=100)
+    settings = SimpleNamespace(
+        public_base_url="https://reviews.example",
+        task_time_limit=120,
+        task_soft_time_limit=100,
+        retention_keep=5,
+        retention_min_age=24 * 3600,
+    )
     archive = LocalStore(tmp_path / "archive", str(tmp_path / "archive"))
     publish = HeldStore(tmp_path / "publish")
     handed: list[tuple[str, str]] = []

@@ -35,6 +35,37 @@ SLUG = "glasshouse-2025"
 HELD_SECONDS = 10  # the longest a held task waits for the test: a bound, not a pause
 
 
+class HeldDoor(SubmissionStates):
+    """States whose slug lease is handed out only once ``release`` is set."""
+
+    def __init__(self, client: redis.Redis):
+        super().__init__(client)
+        self.at_door = threading.Event()
+        self.release = threading.Event()
+
+    def slug_lock(self, slug: str, *, seconds: float, wait: float):
+        if not self.release.is_set():
+            self.at_door.set()
+            assert self.release.wait(HELD_SECONDS), "the test never opened the door"
+        return super().slug_lock(slug, seconds=seconds, wait=wait)
+
+
+class HeldPut(LocalStore):
+    """Holds the first put of ``hold_key`` (made by whoever gets there first) until ``release``."""
+
+    def __init__(self, root: Path):
+        super().__init__(root, str(root))
+        self.hold_key: str | None = None
+        self.holding = threading.Event()
+        self.release = threading.Event()
+
+    def put(self, key: str, data: bytes, *, content_type: str, cache_control: str | None = None) -> None:
+        if key == self.hold_key and not self.holding.is_set():
+            self.holding.set()
+            assert self.release.wait(HELD_SECONDS), "the test never let the held put go"
+        super().put(key, data, content_type=content_type, cache_control=cache_control)
+
+
 class World:
     def __init__(self, client: redis.Redis, root: Path, monkeypatch, *, keep: int = 5, min_age: float = 24 * 3600):
         self.client = client

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import redis
@@ -29,42 +27,10 @@ from services.upload.revisions import (
 )
 from shared.envelope import from_stream
 from shared.keys import MANIFEST, published_key, revision_key
-from shared.state import EVENTS_STREAM, SubmissionStates
-from shared.storage import LocalStore
+from shared.state import EVENTS_STREAM
 from tests.support.event_contract import violations
 from tests.support.processes import read_stream
-from tests.support.upload_world import HELD_SECONDS, SLUG, World, finish
-
-
-class HeldDoor(SubmissionStates):
-    """States whose slug lease is handed out only once ``release`` is set."""
-
-    def __init__(self, client: redis.Redis):
-        super().__init__(client)
-        self.at_door = threading.Event()
-        self.release = threading.Event()
-
-    def slug_lock(self, slug: str, *, seconds: float, wait: float):
-        if not self.release.is_set():
-            self.at_door.set()
-            assert self.release.wait(HELD_SECONDS), "the test never opened the door"
-        return super().slug_lock(slug, seconds=seconds, wait=wait)
-
-
-class HeldPut(LocalStore):
-    """Holds the first put of ``hold_key`` (made by whoever gets there first) until ``release``."""
-
-    def __init__(self, root: Path):
-        super().__init__(root, str(root))
-        self.hold_key: str | None = None
-        self.holding = threading.Event()
-        self.release = threading.Event()
-
-    def put(self, key: str, data: bytes, *, content_type: str, cache_control: str | None = None) -> None:
-        if key == self.hold_key and not self.holding.is_set():
-            self.holding.set()
-            assert self.release.wait(HELD_SECONDS), "the test never let the held put go"
-        super().put(key, data, content_type=content_type, cache_control=cache_control)
+from tests.support.upload_world import HELD_SECONDS, SLUG, HeldDoor, HeldPut, World, finish
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import json
 import threading
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -32,39 +31,7 @@ from tests.conftest import fixture_bytes
 from tests.support.event_contract import violations
 from tests.support.processes import read_stream
 from tests.support.tasks import raw
-
-HELD_SECONDS = 10  # the longest a held task waits for the test: a bound, not a pause
-
-
-class HeldStore(LocalStore):
-    """A local store that holds the first ``put`` of one key until ``release`` is set."""
-
-    def __init__(self, root: Path):
-        super().__init__(root, str(root))
-        self.hold_key: str | None = None
-        self.holding = threading.Event()
-        self.release = threading.Event()
-
-    def put(self, key: str, data: bytes, *, content_type: str, cache_control: str | None = None) -> None:
-        if key == self.hold_key and not self.holding.is_set():  # the first writer of the key is held
-            self.holding.set()
-            assert self.release.wait(HELD_SECONDS), "the test never let the held put go"
-        super().put(key, data, content_type=content_type, cache_control=cache_control)
-
-
-class HeldDoor(SubmissionStates):
-    """States whose slug lease is handed out only once ``release`` is set (a task held at the lease's door)."""
-
-    def __init__(self, client: redis.Redis):
-        super().__init__(client)
-        self.at_door = threading.Event()
-        self.release = threading.Event()
-
-    def slug_lock(self, slug: str, *, seconds: float, wait: float):
-        if not self.release.is_set():
-            self.at_door.set()
-            assert self.release.wait(HELD_SECONDS), "the test never opened the door"
-        return super().slug_lock(slug, seconds=seconds, wait=wait)
+from tests.support.upload_world import HELD_SECONDS, SLUG, HeldDoor, HeldPut, finish
 
 
 @pytest.fixture
@@ -86,7 +53,7 @@ def world(client, tmp_path, monkeypatch):
         retention_min_age=24 * 3600,
     )
     archive = LocalStore(tmp_path / "archive", str(tmp_path / "archive"))
-    publish = HeldStore(tmp_path / "publish")
+    publish = HeldPut(tmp_path / "publish")
     handed: list[tuple[str, str]] = []
 
     def runtime(states: SubmissionStates | None = None) -> Runtime:
@@ -138,15 +105,6 @@ def world(client, tmp_path, monkeypatch):
         handed=handed,
         root=tmp_path / "publish",
     )
-
-
-SLUG = "glasshouse-2025"
-
-
-def finish(*threads: threading.Thread) -> None:
-    for thread in threads:
-        thread.join(HELD_SECONDS + 5)
-        assert not thread.is_alive()
 
 
 def test_an_older_revision_held_at_its_switch_never_lands_after_a_newer_one(world):

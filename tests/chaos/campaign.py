@@ -46,9 +46,14 @@ FINAL = ("published", "rejected", "failed")
 # Short enough that a whole worker's lost message comes back within a run; the time
 # limits and backoff stay below it, as the settings require.
 CHAOS_ENV = {
-    "MARQUEE_VISIBILITY_TIMEOUT": "25",
-    "MARQUEE_TASK_TIME_LIMIT": "20",
-    "MARQUEE_TASK_SOFT_TIME_LIMIT": "15",
+    # An upload makes about twice the S3 calls it did before revisions got immutable copies
+    # (each revision's own, then the stable keys, its manifest and the revision log): at a 30%
+    # fault rate with 1 s stalls a run can take over 15 s, and ten soft limits in a row failed
+    # a submission. 30 s still cuts a hung run short; the visibility timeout must exceed the
+    # hard limit and the backoff.
+    "MARQUEE_VISIBILITY_TIMEOUT": "45",
+    "MARQUEE_TASK_TIME_LIMIT": "40",
+    "MARQUEE_TASK_SOFT_TIME_LIMIT": "30",
     "MARQUEE_RETRY_BACKOFF_MAX": "2",
     "MARQUEE_MAX_RETRIES": "10",
     "MARQUEE_UNACKED_RESTORE_INTERVAL": "1",

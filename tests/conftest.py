@@ -47,6 +47,15 @@ def redis_server(tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def own_redis_server(tmp_path_factory):
+    """A redis-server of the test module's own: for tests that read the server's statistics
+    (commands, scripts run), which the session's server shares with running workers."""
+    server = RedisServer(tmp_path_factory.mktemp("own-redis")).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def moto(tmp_path_factory):
     server = MotoS3(tmp_path_factory.mktemp("moto")).start()

@@ -8,23 +8,13 @@ import pytest
 import redis
 
 from services.ingest.ratelimit import RateLimiter
-from tests.support.processes import RedisServer
 
 DB = "/13"
 
 
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory):
-    """A redis-server of this module's own: the tests count the Lua scripts the server runs,
-    and the session's server also runs the workers' (kombu's restores, state moves)."""
-    server = RedisServer(tmp_path_factory.mktemp("ratelimit-redis")).start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def client(redis_server):
-    connection = redis.Redis.from_url(redis_server.url.replace("/0", DB), decode_responses=True)
+def client(own_redis_server):
+    connection = redis.Redis.from_url(own_redis_server.url.replace("/0", DB), decode_responses=True)
     connection.flushdb()
     yield connection
     connection.flushdb()
@@ -40,9 +30,9 @@ async def counted_together(limiter: RateLimiter, writers: list[str], *, rate: st
     return await asyncio.gather(*(limiter.wait_for(writer, rate=rate) for writer in writers))
 
 
-def test_requests_arriving_together_are_counted_in_one_round_trip_per_writer(client, redis_server):
+def test_requests_arriving_together_are_counted_in_one_round_trip_per_writer(client, own_redis_server):
     async def run() -> tuple[list[int | None], int]:
-        limiter = RateLimiter(redis_server.url.replace("/0", DB), "100/minute")
+        limiter = RateLimiter(own_redis_server.url.replace("/0", DB), "100/minute")
         await limiter.wait_for("alice")  # loads the script, so the count below is the batch's
         before = limit_scripts_run(client)
         waits = await counted_together(limiter, ["alice"] * 20 + ["bob"] * 5)
@@ -57,9 +47,9 @@ def test_requests_arriving_together_are_counted_in_one_round_trip_per_writer(cli
     assert [client.llen(key) for key in client.keys("*alice*")] == [21]
 
 
-def test_a_batch_over_the_limit_admits_as_many_as_fit_and_refuses_the_rest_with_the_wait(client, redis_server):
+def test_a_batch_over_the_limit_admits_as_many_as_fit_and_refuses_the_rest_with_the_wait(client, own_redis_server):
     async def run() -> list[int | None]:
-        limiter = RateLimiter(redis_server.url.replace("/0", DB), "100/minute")
+        limiter = RateLimiter(own_redis_server.url.replace("/0", DB), "100/minute")
         return await counted_together(limiter, ["carol"] * 8 + ["dave"] * 3, rate="5/minute")
 
     waits = asyncio.run(run())

@@ -23,22 +23,14 @@ from shared import catalogue
 from shared.keys import MANIFEST, published_key, revision_key
 from shared.models import Manifest, Review
 from shared.storage import LocalStore, ObjectInfo
-from tests.support.processes import RedisServer
 
 BASE = "https://reviews.example/site"
 START = datetime(2026, 3, 1, 21, 30, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    server = RedisServer(tmp_path_factory.mktemp("rebuild-redis")).start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def client(server):
-    client = redis.Redis.from_url(server.url, decode_responses=True)
+def client(own_redis_server):
+    client = redis.Redis.from_url(own_redis_server.url, decode_responses=True)
     client.flushdb()
     yield client
     client.close()

@@ -28,23 +28,15 @@ from services.upload.catalogue import (
 from services.upload.catalogue_store import Catalogue, publish, withdraw
 from shared.models import Review
 from shared.storage import LocalStore, ObjectInfo, Store
-from tests.support.processes import RedisServer
 
 BASE = "http://127.0.0.1:8000/site"
 START = datetime(2026, 3, 1, 9, tzinfo=UTC)
 TAG = tag_prefix(BASE, START.date())  # the reviews here were first published that day: their ids' prefix
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    server = RedisServer(tmp_path_factory.mktemp("catalogue-redis")).start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def client(server):
-    client = redis.Redis.from_url(server.url, decode_responses=True)  # as the services connect
+def client(own_redis_server):
+    client = redis.Redis.from_url(own_redis_server.url, decode_responses=True)  # as the services connect
     client.flushdb()
     yield client
     client.close()
@@ -192,13 +184,13 @@ def test_opening_a_new_page_also_rewrites_the_page_before(client, store):
     assert 'href="2.html"' in store.get(page_key(1)).decode()
 
 
-def test_simultaneous_publications_all_appear_in_the_index_and_feeds(server, client, store):
+def test_simultaneous_publications_all_appear_in_the_index_and_feeds(own_redis_server, client, store):
     threads, rounds = 8, 10
     barrier = threading.Barrier(threads)
     errors: list[BaseException] = []
 
     def publisher(t: int) -> None:
-        own = redis.Redis.from_url(server.url, decode_responses=True)  # a connection each, as workers have
+        own = redis.Redis.from_url(own_redis_server.url, decode_responses=True)  # a connection each, as workers have
         try:
             for r in range(rounds):
                 barrier.wait(timeout=30)  # every thread publishes at the same moment

@@ -39,6 +39,14 @@ class Settings(BaseSettings):
     unacked_restore_interval: int = 10
     release_interval: float = 5.0  # how often beat looks for embargoes to lift, in seconds
 
+    # The sweeper (shared/operations/sweeper.py): how often it looks, in seconds; how long a
+    # submission may stand still with no message to move it on before it is sent on again
+    # (unset: twice the hard time limit); and how often it is sent on before it is failed as
+    # stalled. A stalled submission is sent on after the threshold plus one or two intervals.
+    sweep_interval: float = Field(default=30.0, gt=0)
+    sweep_stalled_after: float | None = Field(default=None, gt=0)
+    sweep_max_resends: int = Field(default=3, ge=1)
+
     # Retention of a review's old revisions (reviews/<slug>/r/<n>/): the newest this many are
     # kept, and any other that was live within the age (in seconds), so a consumer that
     # fetched its manifest then is never cut off mid-read. The live revision always stays.
@@ -69,7 +77,26 @@ class Settings(BaseSettings):
                 f"MARQUEE_TASK_TIME_LIMIT + MARQUEE_RETRY_BACKOFF_MAX ({floor}s), "
                 "or slow tasks are delivered twice"
             )
+        # A run holds its message (acks late) until it ends, so a submission with none in
+        # flight is stalled, unless Redis lost its record of that message (a failover) while a
+        # worker still runs it: waiting past the hard limit means that run has ended.
+        if self.stalled_after <= self.task_time_limit:
+            raise ValueError(
+                f"MARQUEE_SWEEP_STALLED_AFTER ({self.stalled_after:g}s) must exceed "
+                f"MARQUEE_TASK_TIME_LIMIT ({self.task_time_limit}s), "
+                "or the sweeper may send on work a worker is still doing"
+            )
+        if self.sweep_interval >= self.stalled_after:
+            raise ValueError(
+                f"MARQUEE_SWEEP_INTERVAL ({self.sweep_interval:g}s) must be below "
+                f"MARQUEE_SWEEP_STALLED_AFTER ({self.stalled_after:g}s)"
+            )
         return self
+
+    @property
+    def stalled_after(self) -> float:
+        """Seconds a submission may stand still, with no message for it, before the sweeper acts."""
+        return self.sweep_stalled_after if self.sweep_stalled_after is not None else 2.0 * self.task_time_limit
 
 
 class MissingSettingError(SystemExit):

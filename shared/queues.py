@@ -8,6 +8,13 @@ from __future__ import annotations
 
 QUEUES = ("validate", "render", "social", "upload", "notify")
 
+# Housekeeping that beat runs on a timer and no stage owns: the sweeper. Every stage worker
+# serves this queue beside its own (``marquee worker``), so it needs no worker of its own,
+# keeps running while any worker does, and waits behind at most one run, never behind a
+# stage's backlog.
+MAINTENANCE_QUEUE = "maintenance"
+ALL_QUEUES = (*QUEUES, MAINTENANCE_QUEUE)
+
 TASK_QUEUES = {
     "validate": "validate",
     "render": "render",
@@ -19,6 +26,7 @@ TASK_QUEUES = {
     "release": "upload",  # lifts embargoes whose time has come; run every few seconds by beat
     "rebuild": "upload",  # writes every index page and feed again, after reconcile restored the catalogue
     "rollback": "upload",  # an operator's: makes a kept revision live again, under the slug's lease
+    "sweep": MAINTENANCE_QUEUE,  # sends stalled submissions on, and repairs a Redis that lost its data
 }
 
 # The tasks a submission passes through on its way to publication.

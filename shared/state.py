@@ -34,8 +34,11 @@ SCHEDULE = "marquee:schedule"  # sorted set: submission id → time its embargo 
 EVENTS_MAXLEN = 100_000
 WEBHOOK_MEMORY_SECONDS = 7 * 24 * 3600
 FAILED_INDEX = "marquee:submissions:failed"  # sorted set: each failed submission's id → when it failed
+# Sorted set: each submission in no final state → when it last moved (for one held by an
+# embargo: when the embargo lifts). The sweeper's index of what may have stalled.
+ACTIVE_INDEX = "marquee:submissions:active"
 
-# KEYS: hash, history, events, failed index, metrics counters. ARGV: new state, stage, at,
+# KEYS: hash, history, events, failed index, metrics counters, active index. ARGV: new state, stage, at,
 # the event's envelope as JSON ("" for none), the counter field the move counts ("" for
 # none), field pairs…
 # Returns the state it is in; when it moved, {new state, writer}.
@@ -64,6 +67,14 @@ if ARGV[4] ~= '' then
              '@FIELD@', ARGV[4])
 end
 local id = string.sub(KEYS[1], 13)  -- after 'marquee:sub:'
+-- The sweeper's view: when it last moved, and its count of re-sends starts again.
+redis.call('HDEL', KEYS[1], 'sweeps', 'stall_seen')
+if rank[new] >= 5 then
+  redis.call('ZREM', KEYS[6], id)
+else
+  local t = redis.call('TIME')
+  redis.call('ZADD', KEYS[6], t[1] + t[2] / 1000000, id)
+end
 if new == 'failed' then
   redis.call('ZADD', KEYS[4], redis.call('TIME')[1], id)
 elseif current == 'failed' then
@@ -93,8 +104,8 @@ return 1
 """.replace("@MAXLEN@", str(EVENTS_MAXLEN)).replace("@FIELD@", STREAM_FIELD)
 
 
-# KEYS: the webhook-id's claim, hash, history. ARGV: id, writer, webhook_id, received_at,
-# history entry, claim TTL. Returns the id holding the webhook-id already, or false once
+# KEYS: the webhook-id's claim, hash, history, active index. ARGV: id, writer, webhook_id,
+# received_at, history entry, claim TTL. Returns the id holding the webhook-id already, or false once
 # the claim and the record are made.
 _CREATE = """
 local holder = redis.call('GET', KEYS[1])
@@ -103,6 +114,8 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[6])
 redis.call('HSET', KEYS[2], 'id', ARGV[1], 'writer', ARGV[2], 'state', 'received', 'webhook_id', ARGV[3],
            'received_at', ARGV[4], 'errors', '[]', 'urls', '{}')
 redis.call('RPUSH', KEYS[3], ARGV[5])
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[4], t[1] + t[2] / 1000000, ARGV[1])
 return false
 """
 
@@ -118,10 +131,11 @@ if tonumber(ARGV[2]) > current then redis.call('HSET', KEYS[1], 'revision', ARGV
 return owner
 """
 
-# KEYS: the webhook-id's claim, hash, history. ARGV: the id that made them. Removes them
+# KEYS: the webhook-id's claim, hash, history, active index. ARGV: the id that made them. Removes them
 # only if that id still holds the claim.
 _FORGET = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('ZREM', KEYS[4], ARGV[1])
 return redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 """
 
@@ -190,7 +204,7 @@ class SubmissionStates:
             for sub in submissions:
                 history = json.dumps({"stage": "ingest", "state": State.RECEIVED, "at": sub.received_at})
                 self._create(
-                    keys=[webhook_key(sub.writer, sub.webhook_id), _hash(sub.id), _history(sub.id)],
+                    keys=[webhook_key(sub.writer, sub.webhook_id), _hash(sub.id), _history(sub.id), ACTIVE_INDEX],
                     args=[sub.id, sub.writer, sub.webhook_id, sub.received_at, history, WEBHOOK_MEMORY_SECONDS],
                     client=pipe,
                 )
@@ -221,7 +235,7 @@ class SubmissionStates:
         with self.redis.pipeline(transaction=False) as pipe:
             for sub in submissions:
                 self._forget(
-                    keys=[webhook_key(sub.writer, sub.webhook_id), _hash(sub.id), _history(sub.id)],
+                    keys=[webhook_key(sub.writer, sub.webhook_id), _hash(sub.id), _history(sub.id), ACTIVE_INDEX],
                     args=[sub.id],
                     client=pipe,
                 )
@@ -248,7 +262,8 @@ class SubmissionStates:
         pairs = [item for kv in fields.items() for item in kv]
         counter = outcome_field(state.value, stage=stage) or ""  # counted by the script, with the move
         args = [state.value, stage, now_iso(), dumps(event) if event else "", counter, *pairs]
-        result = self._transition(keys=[_hash(id), _history(id), EVENTS_STREAM, FAILED_INDEX, COUNTERS_KEY], args=args)
+        keys = [_hash(id), _history(id), EVENTS_STREAM, FAILED_INDEX, COUNTERS_KEY, ACTIVE_INDEX]
+        result = self._transition(keys=keys, args=args)
         if isinstance(result, list):  # it moved (and the script counted it): log it once
             result, writer = result
             on_transition(id, writer=writer, stage=stage, state=result)
@@ -343,7 +358,11 @@ class SubmissionStates:
     def schedule(self, id: str, *, at: datetime) -> State | None:
         """Hold ``id`` until ``at``; the release task hands it to upload then."""
         self.redis.zadd(SCHEDULE, {id: at.timestamp()})
-        return self.advance(id, State.SCHEDULED, stage="upload", scheduled_for=at.isoformat())
+        state = self.advance(id, State.SCHEDULED, stage="upload", scheduled_for=at.isoformat())
+        if state == State.SCHEDULED:
+            # Not stalled while it waits: the sweeper looks at it only once the embargo lifts.
+            self.redis.zadd(ACTIVE_INDEX, {id: at.timestamp()}, xx=True)
+        return state
 
     def take_due(self, *, now: float) -> list[str]:
         """Remove and return the held submissions whose time has come (each to one caller)."""

@@ -11,7 +11,7 @@ from typing import cast
 import click
 import httpx
 
-from shared.queues import QUEUES
+from shared.queues import MAINTENANCE_QUEUE, QUEUES
 from shared.writers import WritersFile
 
 
@@ -61,7 +61,8 @@ def ingest(host: str | None, port: int | None, workers: int) -> None:
 @click.option("--concurrency", "-c", default=1, show_default=True, help="Pool processes.")
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 def worker(queue: str, concurrency: int, celery_args: tuple[str, ...]) -> None:
-    """Run the Celery worker that consumes one stage's QUEUE (extra arguments go to celery)."""
+    """Run the Celery worker that consumes one stage's QUEUE, and the maintenance queue
+    (extra arguments go to celery)."""
     from shared.config import get_settings
 
     get_settings()
@@ -73,7 +74,7 @@ def worker(queue: str, concurrency: int, celery_args: tuple[str, ...]) -> None:
         "shared.broker.celery_app",
         "worker",
         "-Q",
-        queue,
+        f"{queue},{MAINTENANCE_QUEUE}",  # every stage worker also runs the sweeper (shared/queues.py)
         "-n",
         f"{queue}@%h",
         "--concurrency",

@@ -211,17 +211,30 @@ def reconcile(dry_run: bool, min_age: float, as_json: bool, verbose: bool) -> No
     """Find every archived submission that is neither published, rejected, failed nor
     retracted and is not queued, and send it on from the right stage; re-create its
     state from the archive when Redis has lost it."""
+    import contextlib
     from collections import Counter
 
     import redis
 
+    from shared.observability.metrics import RECONCILES
     from shared.operations.reconcile import reconcile as run_reconcile
+    from shared.operations.recovery import is_complete, reconcile_lock, write_epoch
     from shared.pipeline import get_runtime
 
     _redis()  # finds the stack and checks the settings
     public: dict[str, int] = {}
+    rt = get_runtime()
     try:
-        findings = run_reconcile(get_runtime(), min_age=min_age, dry_run=dry_run, restored=public.update)
+        # One reconcile at a time: the sweeper's automatic one takes this lock too.
+        held = contextlib.nullcontext() if dry_run else reconcile_lock(rt.states.redis, wait=600)
+        with held:
+            findings = run_reconcile(rt, min_age=min_age, dry_run=dry_run, restored=public.update)
+            if not dry_run:
+                RECONCILES.labels(trigger="operator").inc(client=rt.states.redis)
+                if is_complete(findings):
+                    write_epoch(rt.states.redis)  # repaired: the sweeper need not reconcile again
+    except redis.exceptions.LockError:
+        raise click.ClickException("another reconcile is running (the sweeper's?); try again when it ends") from None
     except redis.RedisError as exc:
         raise _connection_error(exc) from None
     if as_json:

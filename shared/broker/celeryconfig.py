@@ -60,6 +60,13 @@ task_annotations = {
 # by long countdowns, which Redis would redeliver after the visibility timeout.
 beat_schedule = {
     "release-embargoes": {"task": task_name("release"), "schedule": _settings.release_interval},
+    # A sweep not run within its interval is dropped: the next one does the same work, and
+    # workers back from an outage need not run a backlog of them.
+    "sweep": {
+        "task": task_name("sweep"),
+        "schedule": _settings.sweep_interval,
+        "options": {"expires": _settings.sweep_interval},
+    },
 }
 
 task_serializer = "json"

@@ -158,9 +158,25 @@ SUBMISSIONS_FAILED = RedisCounter(
 )
 SUBMISSIONS_REQUEUED = RedisCounter(
     "marquee_submissions_requeued_total",
-    "Submissions sent through a stage again by an operator.",
+    "Submissions sent through a stage again: by an operator's retry, by reconcile, or by the sweeper.",
     ["reason"],
-    known=[{"reason": "retry"}, {"reason": "reconcile"}],
+    known=[{"reason": "retry"}, {"reason": "reconcile"}, {"reason": "sweep"}],
+)
+# The sweeper (shared/operations/sweeper.py). docs/OPERATIONS.md alerts on all three.
+SWEEPS = RedisCounter(
+    "marquee_sweeps_total", "Sweeps the sweeper ran: flat for minutes means nothing is watching.", known=[{}]
+)
+STALLED = RedisCounter(
+    "marquee_stalled_submissions_total",
+    "Stalled submissions the sweeper found, by the stage they stalled before and what it did: "
+    "no_message and embargo_not_released were sent on again; gave_up were failed as stalled.",
+    ["stage", "reason"],
+)
+RECONCILES = RedisCounter(
+    "marquee_reconciles_total",
+    "Reconciles run: automatic (the sweeper found Redis had lost its data) or by an operator.",
+    ["trigger"],
+    known=[{"trigger": "automatic"}, {"trigger": "operator"}],
 )
 TASK_RUNS = RedisCounter(
     "marquee_task_runs_total",

@@ -20,7 +20,7 @@ from shared.observability import logs
 from shared.observability.metrics import SUBMISSIONS_REQUEUED
 from shared.outbound.deliveries import FAILED_INDEX as DELIVERIES_FAILED
 from shared.outbound.deliveries import Deliveries
-from shared.state import FAILED_INDEX, SubmissionStates, now_iso
+from shared.state import ACTIVE_INDEX, FAILED_INDEX, SubmissionStates, now_iso
 
 # Where a submission in each in-progress state goes next, and where a stage starts from.
 NEXT_TASKS: dict[str, tuple[str, ...]] = {
@@ -112,13 +112,16 @@ def retry(client: redis.Redis, id: str, *, source: str = "submission") -> RetryO
     return FAILURE_SOURCES[source].retry(client, id)
 
 
-# KEYS: hash, history, failed index. ARGV: the state to reopen at, at, id.
+# KEYS: hash, history, failed index, active index. ARGV: the state to reopen at, at, id.
 # Only a failed submission is reopened, and only once however many operators press Retry.
 _REOPEN = """
 if redis.call('HGET', KEYS[1], 'state') ~= 'failed' then return false end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'errors', '[]')
 redis.call('HINCRBY', KEYS[1], 'replays', 1)
 redis.call('ZREM', KEYS[3], ARGV[3])
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[4], t[1] + t[2] / 1000000, ARGV[3])
+redis.call('HDEL', KEYS[1], 'sweeps', 'stall_seen')
 redis.call('RPUSH', KEYS[2], cjson.encode({stage='retry', state=ARGV[1], at=ARGV[2]}))
 return redis.call('HGET', KEYS[1], 'writer') or ''
 """
@@ -192,7 +195,8 @@ class SubmissionFailures:
         else:
             tasks = NEXT_TASKS[reopen_at]
         writer = client.register_script(_REOPEN)(
-            keys=[f"marquee:sub:{id}", f"marquee:sub:{id}:history", FAILED_INDEX], args=[reopen_at, now_iso(), id]
+            keys=[f"marquee:sub:{id}", f"marquee:sub:{id}:history", FAILED_INDEX, ACTIVE_INDEX],
+            args=[reopen_at, now_iso(), id],
         )
         if writer is None:
             return RetryOutcome(self.name, id, False, "not failed any more (retried by someone else)")

@@ -62,21 +62,26 @@ from shared.observability import logs
 from shared.observability.metrics import RECENT_SUBMISSIONS_KEY, SUBMISSIONS_REQUEUED
 from shared.operations.failure_sources import FINAL_STATES, NEXT_TASKS, send_stage
 from shared.operations.queues import in_flight
-from shared.queues import QUEUES, TASK_QUEUES, task_name
+from shared.queues import ALL_QUEUES, TASK_QUEUES, task_name
 from shared.slugs import slug_owner
-from shared.state import WEBHOOK_MEMORY_SECONDS, now_iso, webhook_key
+from shared.state import ACTIVE_INDEX, WEBHOOK_MEMORY_SECONDS, now_iso, webhook_key
 from shared.storage import LocalStore, S3Store, Store
 
 SUBMISSIONS_PREFIX = "submissions"
 BATCH = 500
 
-# KEYS: hash, history. ARGV: the history entries (received, then reconcile), field pairs…
-# Creates the record only if Redis has none: a record that exists is never overwritten.
+# KEYS: hash, history, active index. ARGV: the history entries (received, then reconcile),
+# the id, whether it is final ("1" or ""), field pairs… Creates the record only if Redis has
+# none: a record that exists is never overwritten.
 _RECREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 redis.call('RPUSH', KEYS[2], ARGV[1], ARGV[2])
+if ARGV[4] == '' then
+  local t = redis.call('TIME')
+  redis.call('ZADD', KEYS[3], t[1] + t[2] / 1000000, ARGV[3])
+end
 return 1
 """
 
@@ -197,8 +202,9 @@ def _recreate(client: redis.Redis, id: str, request: dict, state: str, fields: d
         json.dumps({"stage": "reconcile", "state": state, "at": now_iso()}),
     ]
     pairs = [item for kv in record.items() for item in kv]
+    final = "1" if state in FINAL_STATES else ""
     created = client.register_script(_RECREATE)(
-        keys=[f"marquee:sub:{id}", f"marquee:sub:{id}:history"], args=[*history, *pairs]
+        keys=[f"marquee:sub:{id}", f"marquee:sub:{id}:history", ACTIVE_INDEX], args=[*history, id, final, *pairs]
     )
     if created:
         client.zadd(RECENT_SUBMISSIONS_KEY, {id: _timestamp(received_at) or time.time()})
@@ -276,7 +282,7 @@ def declare_queues() -> None:
 
     with app.connection_for_write() as connection:
         channel = connection.default_channel
-        for queue in QUEUES:
+        for queue in ALL_QUEUES:
             app.amqp.queues[queue].bind(channel).declare()
 
 
@@ -349,6 +355,8 @@ def _one(rt, client, id, record, scheduled, *, flying, now, min_age, dry_run, se
             return Finding(id, "too_recent", state)
         tasks = NEXT_TASKS[state]
         if not dry_run:
+            # Indexed for the sweeper from now on (a record made before the index had none).
+            client.zadd(ACTIVE_INDEX, {id: time.time()}, nx=True)
             for task in tasks:
                 send(task, id)
             SUBMISSIONS_REQUEUED.labels(reason="reconcile").inc(client=client)

@@ -1,0 +1,165 @@
+"""The sweeper: a submission that stands still with nothing to move it on is sent on again.
+
+An accepted submission moves on because a message for its next stage exists: waiting in
+the stage's queue, or taken by a worker (kombu's Redis transport keeps a taken message in
+its ``unacked`` hash until the task ends, acks late, prefetched or running alike). A few
+windows can leave a submission with no such message, and nothing else would ever notice:
+
+* kombu takes a message with BRPOP and only then records it as unacked: a worker killed
+  in between loses it;
+* ingest records a submission, then queues it; a stage moves the state, then hands off;
+  ``release`` takes an embargo entry, then hands off: a crash or a lost reply in between;
+* a stage that gave up could not record its failure (Redis was away);
+* a queue's list was lost (trimmed, deleted, a failover to a replica that never had it).
+
+Every ``sweep_interval`` seconds beat runs ``sweep`` (services/maintenance/sweep.py).
+It reads the submissions in no final state whose last move is older than
+``stalled_after`` (``ACTIVE_INDEX``, kept by the state's scripts; one held by an embargo
+counts from when the embargo lifts) and, if any, the ids every message in flight names.
+A candidate with no message, and no embargo still waiting in the schedule, is *seen*; seen
+again at the same move on the next sweep, it is sent its next stage again. Two sightings,
+because the in-flight snapshot cannot see a message in the instant between BRPOP and the
+unacked record; a sweep later, that message is either recorded or lost for good.
+
+After ``max_resends`` re-sends at the same state it is failed, "stalled in <stage>", which
+the writer sees in its status and an operator can retry. Each decision is one Lua script
+on the submission's own keys, checked against the score it was read with, so two sweepers
+(two beat processes, or one sweep overlapping a slow one) never both act on the same
+stall; a lease keeps a second sweeper from doing the reading at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
+
+import redis
+
+from shared.models import State
+from shared.observability import logs
+from shared.observability.metrics import STALLED, SUBMISSIONS_REQUEUED, SWEEPS
+from shared.operations.failure_sources import FINAL_STATES, NEXT_TASKS
+from shared.operations.queues import in_flight
+from shared.state import ACTIVE_INDEX, SCHEDULE, SubmissionStates
+
+LEASE_KEY = "marquee:sweeper:lease"
+BATCH = 1000  # candidates read per sweep: the rest wait for the next one
+
+# KEYS: hash, active index. ARGV: id, the score it was read with, now, max re-sends.
+# Returns {"moved"} when it moved since it was read, {"final"} when it is final (and leaves
+# the index), {"seen", state} on a first sighting, {"resend", state, n} on the n-th
+# re-send (the threshold starts again), {"give_up", state, n} when n re-sends were enough.
+_DECIDE = """
+local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not score or tonumber(score) ~= tonumber(ARGV[2]) then return {'moved'} end
+local state = redis.call('HGET', KEYS[1], 'state')
+local final = {@FINAL@}
+if not state or final[state] then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return {'final'}
+end
+if redis.call('HGET', KEYS[1], 'stall_seen') ~= ARGV[2] then
+  redis.call('HSET', KEYS[1], 'stall_seen', ARGV[2])
+  return {'seen', state}
+end
+local n = redis.call('HINCRBY', KEYS[1], 'sweeps', 1)
+if n > tonumber(ARGV[4]) then return {'give_up', state, n - 1} end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+return {'resend', state, n}
+""".replace("@FINAL@", ", ".join(f"{state}=true" for state in FINAL_STATES))
+
+
+@dataclass(frozen=True)
+class Stall:
+    id: str
+    state: str
+    stage: str  # the stage it stalled before: the task it is sent to
+    action: str  # seen | resent | failed
+    reason: str = ""  # no_message | embargo_not_released | gave_up
+    resends: int = 0
+
+
+def stalled_candidates(client: redis.Redis, *, before: float, limit: int = BATCH) -> list[tuple[str, float]]:
+    """Submissions in no final state that last moved before ``before`` (epoch seconds)."""
+    entries = client.zrangebyscore(ACTIVE_INDEX, "-inf", before, start=0, num=limit, withscores=True)
+    return cast("list[tuple[str, float]]", entries)  # decoded (shared.connection): str
+
+
+def sweep(
+    client: redis.Redis,
+    *,
+    stalled_after: float,
+    max_resends: int,
+    send: Callable[[str, str], None],
+    announce: Callable[[dict], object],
+    now: float | None = None,
+) -> list[Stall]:
+    """One sweep; returns what it found. ``send(task, id)`` queues a stage's task, and
+    ``announce(event)`` sends out the event of a submission it failed."""
+    now = time.time() if now is None else now
+    lease = client.lock(LEASE_KEY, timeout=max(stalled_after, 60.0), blocking=False)
+    if not lease.acquire():
+        return []  # another sweeper is at it
+    try:
+        SWEEPS.inc(client=client)
+        candidates = stalled_candidates(client, before=now - stalled_after)
+        if not candidates:
+            return []
+        flying = in_flight(client)
+        waiting = [id for id, _ in candidates if id not in flying]
+        with client.pipeline(transaction=False) as pipe:
+            for id in waiting:
+                pipe.zscore(SCHEDULE, id)
+            held = dict(zip(waiting, pipe.execute(), strict=True))
+        decide = client.register_script(_DECIDE)
+        found = []
+        for id, score in candidates:
+            if id in flying or held[id] is not None:
+                continue  # a message will move it on, or release will when its embargo lifts
+            reply = decide(keys=[f"marquee:sub:{id}", ACTIVE_INDEX], args=[id, repr(score), now, max_resends])
+            if stall := _act(client, id, reply, send=send, announce=announce):
+                found.append(stall)
+        return found
+    finally:
+        # Outlived its lease: another sweeper may have started; each decision stays single.
+        with contextlib.suppress(redis.exceptions.LockError):
+            lease.release()
+
+
+def _act(
+    client: redis.Redis,
+    id: str,
+    reply: list,
+    *,
+    send: Callable[[str, str], None],
+    announce: Callable[[dict], object],
+) -> Stall | None:
+    action, *rest = reply
+    if action in ("moved", "final"):
+        return None
+    state = rest[0]
+    if state not in NEXT_TASKS:  # not a state a stage moves on from: nothing to send
+        return None
+    task = NEXT_TASKS[state][0]
+    if action == "seen":
+        return Stall(id, state, task, "seen")
+    resends = int(rest[1])
+    if action == "give_up":
+        error = f"stalled in {task}: still not moving after {resends} re-send(s) by the sweeper"
+        states = SubmissionStates(client)
+        moved, event = states.fail(id, stage=task, error=error, attempts=resends)
+        if moved == State.FAILED:
+            announce(event)
+        STALLED.labels(stage=task, reason="gave_up").inc(client=client)
+        logs.event("sweeper.gave_up", id=id, state=state, stage=task, resends=resends)
+        return Stall(id, state, task, "failed", "gave_up", resends)
+    reason = "embargo_not_released" if state == "scheduled" else "no_message"
+    for stage_task in NEXT_TASKS[state]:
+        send(stage_task, id)
+    STALLED.labels(stage=task, reason=reason).inc(client=client)
+    SUBMISSIONS_REQUEUED.labels(reason="sweep").inc(client=client)
+    logs.event("sweeper.resent", id=id, state=state, stage=task, reason=reason, resends=resends)
+    return Stall(id, state, task, "resent", reason, resends)

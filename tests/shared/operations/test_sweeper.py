@@ -1,0 +1,305 @@
+"""The sweeper and the automatic reconcile, against a real redis-server: what counts as in
+flight (a message waiting, taken and unacked, or reserved by a real worker), what is
+stalled, how often it is sent on before it is failed, and that two sweepers never both
+send; then the epoch that tells a Redis that lost its data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from typing import Any
+
+import pytest
+import redis
+from celery import Celery
+from kombu import Connection
+
+from shared import operations as ops
+from shared.observability import metrics
+from shared.operations import sweeper
+from shared.operations.recovery import EPOCH_KEY, claim_fresh_epoch, recover_lost_state, reconcile_lock
+from shared.operations.reconcile import Finding
+from shared.state import ACTIVE_INDEX, SCHEDULE, SubmissionStates
+from shared.storage import open_store
+from tests.shared.operations.test_operations_redis import FakeRuntime, Sent, archive_submission
+from tests.support.processes import REPO, poll, stop_process
+
+DB = 12
+
+
+@pytest.fixture
+def url(redis_server):
+    return redis_server.url.replace("/0", f"/{DB}")
+
+
+@pytest.fixture
+def client(url, monkeypatch):
+    connection = redis.Redis.from_url(url, decode_responses=True)
+    connection.flushdb()
+    monkeypatch.setattr(metrics, "redis_client", lambda: connection)
+    yield connection
+    connection.flushdb()
+
+
+@pytest.fixture
+def states(client):
+    return SubmissionStates(client)
+
+
+def new(states, *, writer="alice") -> str:
+    submission_id = uuid.uuid4().hex
+    states.create(submission_id, writer=writer, webhook_id=f"msg_{submission_id}", received_at="2026-01-01T00:00:00Z")
+    return submission_id
+
+
+def age(client, submission_id: str, seconds: float) -> None:
+    """As if it last moved ``seconds`` ago."""
+    client.zadd(ACTIVE_INDEX, {submission_id: time.time() - seconds}, xx=True)
+
+
+class Announced(list):
+    def __call__(self, event: dict) -> None:
+        self.append(event)
+
+
+def sweep(client, sent, announced=None, **options):
+    options = {"stalled_after": 60.0, "max_resends": 2} | options
+    return sweeper.sweep(client, send=sent, announce=announced if announced is not None else Announced(), **options)
+
+
+# --- in flight -------------------------------------------------------------------------------
+
+
+def test_a_message_waiting_taken_unacked_or_reserved_by_a_worker_is_in_flight_and_none_is_not(
+    client, url, tmp_path
+):
+    waiting, taken, reserved, idle = (uuid.uuid4().hex for _ in range(4))
+    sender = Celery(broker=url)
+    sender.send_task("marquee.render", args=[waiting], queue="render")
+    sender.send_task("marquee.upload", args=[taken], queue="upload")
+    assert ops.in_flight(client) == {waiting, taken}
+
+    with Connection(url) as connection:  # as a worker's consumer does: taken, not acknowledged
+        channel: Any = connection.default_channel
+        message = channel.basic_get("upload", no_ack=False)
+        assert message is not None and client.llen("upload") == 0
+        assert ops.in_flight(client) == {waiting, taken}
+        message.ack()
+    assert ops.in_flight(client) == {waiting}
+
+    # A real worker reserves a message whose countdown has not run out: off the list, held unacked.
+    sender.send_task("marquee.social", args=[reserved], queue="social", countdown=600)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "MARQUEE_REDIS_URL": url,
+        "MARQUEE_ARCHIVE_URL": str(tmp_path / "archive"),
+        "MARQUEE_PUBLISH_URL": str(tmp_path / "publish"),
+        "MARQUEE_PUBLIC_BASE_URL": "http://127.0.0.1:1/site",
+        "MARQUEE_WRITERS_FILE": str(tmp_path / "writers.json"),
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "shared.broker.celery_app", "worker", "-Q", "social", "-P", "solo"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        poll(lambda: client.llen("social") == 0 and client.hlen("unacked") == 1, timeout=30, what="the reservation")
+        assert ops.in_flight(client) == {waiting, reserved}
+    finally:
+        stop_process(worker)
+    assert idle not in ops.in_flight(client)
+
+
+# --- stalled submissions ------------------------------------------------------------------------
+
+
+def test_a_stalled_submission_is_sent_on_after_two_sightings_then_failed_as_stalled(client, states):
+    stuck, fresh = new(states), new(states)
+    age(client, stuck, 120)
+    sent, announced = Sent(), Announced()
+
+    assert [s.action for s in sweep(client, sent, announced)] == ["seen"]  # once seen: maybe in transit
+    assert sent == []
+    assert [(s.action, s.reason) for s in sweep(client, sent, announced)] == [("resent", "no_message")]
+    assert sent == [("validate", stuck)]
+    assert sweep(client, sent, announced) == []  # sent on: the threshold starts again
+
+    age(client, stuck, 120)  # still no message: the re-sent one was lost too
+    assert [s.action for s in sweep(client, sent, announced)] == ["seen"]
+    assert [s.resends for s in sweep(client, sent, announced)] == [2]
+    age(client, stuck, 120)
+    sweep(client, sent, announced)
+    [gave_up] = sweep(client, sent, announced)
+    assert (gave_up.action, gave_up.reason, gave_up.stage) == ("failed", "gave_up", "validate")
+    record = states.get(stuck) or {}
+    assert record["state"] == "failed" and record["failed_stage"] == "validate"
+    assert "stalled in validate" in record["errors"][0]["message"]
+    assert [e["type"] for e in announced] == ["review.failed"]
+    assert client.zscore(ACTIVE_INDEX, stuck) is None  # final: out of the index
+    assert len(sent) == 2 and states.state_of(fresh) == "received"
+
+    counted = metrics.totals(client)
+    assert counted["marquee_stalled_submissions_total"] == 3 and counted["marquee_sweeps_total"] == 7
+
+
+def test_a_move_starts_the_count_again_and_a_final_state_leaves_the_index(client, states):
+    sid = new(states)
+    age(client, sid, 120)
+    sweep(client, Sent())  # seen
+    assert client.hget(f"marquee:sub:{sid}", "stall_seen")
+    states.advance(sid, ops_state("validated"), stage="validate")
+    assert client.hget(f"marquee:sub:{sid}", "stall_seen") is None
+    assert time.time() - (client.zscore(ACTIVE_INDEX, sid) or 0) < 5
+    states.reject(sid, [], writer="alice")
+    assert client.zscore(ACTIVE_INDEX, sid) is None
+
+
+def ops_state(name: str):
+    from shared.models import State
+
+    return State(name)
+
+
+def test_a_submission_with_a_message_in_flight_is_never_sent_again(client, states, url):
+    sid = new(states)
+    age(client, sid, 3600)  # waited an hour behind a backlog
+    Celery(broker=url).send_task("marquee.validate", args=[sid], queue="validate")
+    sent = Sent()
+    for _ in range(4):
+        assert sweep(client, sent) == []
+    assert sent == []
+
+
+def test_an_embargo_waits_in_the_schedule_and_one_released_but_never_handed_off_is_sent_on(client, states):
+    from datetime import UTC, datetime, timedelta
+
+    sid = new(states)
+    for state in ("validated", "rendered", "social_ready"):
+        states.advance(sid, ops_state(state), stage="test")
+    states.schedule(sid, at=datetime.now(UTC) - timedelta(seconds=120))
+    sent = Sent()
+    assert sweep(client, sent) == [] and sweep(client, sent) == []  # release will hand it off
+    assert states.take_due(now=time.time()) == [sid]  # ...and then dies before it does
+    sweep(client, sent)
+    assert [(s.action, s.reason) for s in sweep(client, sent)] == [("resent", "embargo_not_released")]
+    assert sent == [("upload", sid)]
+
+
+def test_a_future_embargo_is_not_a_stall(client, states):
+    from datetime import UTC, datetime, timedelta
+
+    sid = new(states)
+    for state in ("validated", "rendered", "social_ready"):
+        states.advance(sid, ops_state(state), stage="test")
+    states.schedule(sid, at=datetime.now(UTC) + timedelta(days=30))
+    client.zrem(SCHEDULE, sid)  # even with its schedule entry gone, it counts from the embargo
+    assert sweeper.stalled_candidates(client, before=time.time() - 60) == []
+
+
+def test_two_sweepers_at_once_send_each_stall_once(client, states):
+    ids = [new(states) for _ in range(20)]
+    for sid in ids:
+        age(client, sid, 120)
+    sweep(client, Sent())  # all seen
+    sent = Sent()
+    start = threading.Barrier(2)
+
+    def run():
+        start.wait()
+        sweep(client, sent)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(sent) == sorted(("validate", sid) for sid in ids)
+
+    # And without the lease (a sweep that outlived it), the decisions alone keep it single.
+    for sid in ids:
+        age(client, sid, 120)
+    sweep(client, Sent())
+    first, second = Sent(), Sent()
+    candidates = sweeper.stalled_candidates(client, before=time.time() - 60)
+    decide = client.register_script(sweeper._DECIDE)
+    for sid, score in candidates:
+        for sink in (first, second):  # both read the same score before either decided
+            reply = decide(keys=[f"marquee:sub:{sid}", ACTIVE_INDEX], args=[sid, repr(score), time.time(), 5])
+            sweeper._act(client, sid, reply, send=sink, announce=Announced())
+    assert len(first) + len(second) == len(ids)
+
+
+def test_a_held_lease_means_another_sweeper_is_at_it(client, states):
+    sid = new(states)
+    age(client, sid, 120)
+    lease = client.lock(sweeper.LEASE_KEY, timeout=30)
+    assert lease.acquire(blocking=False)
+    assert sweep(client, Sent()) == []
+    lease.release()
+    assert [s.action for s in sweep(client, Sent())] == ["seen"]
+
+
+# --- the epoch: Redis that lost its data --------------------------------------------------------
+
+
+class Reconciles(list):
+    def __init__(self, findings=()):
+        super().__init__()
+        self.findings = list(findings)
+
+    def __call__(self, rt, *, min_age):
+        self.append(min_age)
+        return self.findings
+
+
+def test_a_new_stack_gets_its_epoch_and_a_lost_one_is_reconciled_once(tmp_path, client):
+    archive, publish = open_store(str(tmp_path / "archive")), open_store(str(tmp_path / "publish"))
+    rt = FakeRuntime(archive, publish, client)
+    assert claim_fresh_epoch(client, archive) and client.exists(EPOCH_KEY)
+    run = Reconciles()
+    assert recover_lost_state(rt, run=run) == "intact" and run == []
+
+    archive_submission(archive, uuid.uuid4().hex, upto="validated")
+    client.flushdb()  # Redis loses everything
+    assert not claim_fresh_epoch(client, archive)  # never written over a loss at start-up
+    assert recover_lost_state(rt, run=run) == "reconciled" and len(run) == 1
+    assert recover_lost_state(rt, run=run) == "intact" and len(run) == 1
+    assert json.loads(client.get(EPOCH_KEY) or "{}")["epoch"]
+
+
+def test_a_reconcile_that_met_a_submission_too_new_runs_again_and_none_runs_twice_at_once(tmp_path, client):
+    archive, publish = open_store(str(tmp_path / "archive")), open_store(str(tmp_path / "publish"))
+    rt = FakeRuntime(archive, publish, client)
+    archive_submission(archive, uuid.uuid4().hex, upto="received")
+    run = Reconciles([Finding("x", "too_recent", None)])
+    assert recover_lost_state(rt, run=run) == "partial" and not client.exists(EPOCH_KEY)
+    run.findings = [Finding("x", "recreated", "received")]
+    with reconcile_lock(client, wait=0):  # an operator's reconcile is running
+        assert recover_lost_state(rt, run=run) == "busy"
+    assert recover_lost_state(rt, run=run) == "reconciled" and len(run) == 2
+
+
+def test_the_real_reconcile_after_a_loss_recreates_and_indexes_what_was_in_progress(tmp_path, client):
+    archive, publish = open_store(str(tmp_path / "archive")), open_store(str(tmp_path / "publish"))
+    rt = FakeRuntime(archive, publish, client)
+    sid = uuid.uuid4().hex
+    archive_submission(archive, sid, upto="rendered")
+    sent = Sent()
+    from shared.operations.reconcile import reconcile
+
+    assert (
+        recover_lost_state(rt, run=lambda rt, *, min_age: reconcile(rt, min_age=min_age, send=sent, rebuild=list))
+        == "reconciled"
+    )
+    assert sent == [("social", sid)]
+    assert client.zscore(ACTIVE_INDEX, sid) is not None  # the sweeper watches it from now on
+    assert metrics.totals(client)["marquee_reconciles_total"] == 1

@@ -26,10 +26,10 @@ log = logging.getLogger("marquee.sweep")
 def claim_epoch_at_start(sender=None, **_) -> None:
     """A new stack (empty Redis, empty archive) gets its epoch before its first submission,
     so its first sweep does not mistake it for one that lost its data."""
-    rt = get_runtime()
     try:
+        rt = get_runtime()
         claim_fresh_epoch(rt.states.redis, rt.archive)
-    except (redis.RedisError, MarqueeError):
+    except (redis.RedisError, MarqueeError, OSError):
         log.warning("could not check the epoch at start; the first sweep will", exc_info=True)
 
 

@@ -3,17 +3,18 @@
 Each scenario starts its own redis-server, S3 API (moto, behind a fault proxy where it
 matters), ingest service and one celery worker per queue, all on 127.0.0.1; offers a
 bounded number of submissions; injects its fault; waits (bounded) for every accepted
-submission to settle; runs ``marquee reconcile``; and counts:
+submission to settle, with nobody running anything (no ``marquee reconcile``, no retry:
+what recovers, the stack recovers by itself: its sweeper and automatic reconcile); and counts:
 
     accepted   answered 202
     published  state published, its manifest readable
     rejected   rejected, and meant to be (every tenth submission breaks a content rule)
     failed     state failed
-    lost       accepted, but in no final state after the run and a reconcile
+    lost       accepted, but in no final state when the run settles, with no operator action
     duplicates submissions published more than once (review.published events > 1)
 
 ``python -m tests.chaos.campaign`` (``make chaos``) runs the full campaign and prints
-the table; tests/chaos/test_chaos.py runs smaller versions of scenarios 1, 3 and 4.
+the table; tests/chaos/test_chaos.py runs smaller versions of most scenarios.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,9 +37,10 @@ from pathlib import Path
 
 import httpx
 
+from shared.operations.queues import PRIORITY_SUFFIXES
 from shared.queues import QUEUES
 from tests.chaos.faults import FaultyProxy
-from tests.support.processes import REPO, MotoS3, RedisServer, Stack, launched, read_stream
+from tests.support.processes import REPO, MotoS3, RedisServer, Stack, launched, poll, read_stream
 
 FIXTURE = json.loads((REPO / "tests/fixtures/reviews/glasshouse.json").read_text())
 FINAL = ("published", "rejected", "failed")
@@ -58,6 +60,18 @@ CHAOS_ENV = {
     "MARQUEE_MAX_RETRIES": "10",
     "MARQUEE_UNACKED_RESTORE_INTERVAL": "1",
     "MARQUEE_S3_TIMEOUT": "1",
+    # The sweeper looks every 2 s; a submission with no message for 45 s (just past the hard
+    # limit, as the settings require) is sent on. A Redis that lost its data is noticed within 2 s.
+    "MARQUEE_SWEEP_INTERVAL": "2",
+    "MARQUEE_SWEEP_STALLED_AFTER": "45",
+}
+# For the small versions in `make test`: shorter limits, so a stall is sent on within ~15 s.
+QUICK_SWEEP_ENV = {
+    "MARQUEE_VISIBILITY_TIMEOUT": "15",
+    "MARQUEE_TASK_TIME_LIMIT": "10",
+    "MARQUEE_TASK_SOFT_TIME_LIMIT": "8",
+    "MARQUEE_SWEEP_INTERVAL": "1",
+    "MARQUEE_SWEEP_STALLED_AFTER": "12",
 }
 
 
@@ -74,6 +88,8 @@ class Tally:
     retries: float = 0.0
     answered_while_down: dict[int, int] = field(default_factory=dict)
     seconds: float = 0.0
+    removed: int = 0  # messages the scenario took out of the queues
+    healed: dict[str, float] = field(default_factory=dict)  # what the stack did by itself, from /metrics
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -86,7 +102,13 @@ class World:
     """One scenario's stack, over S3 (moto behind a fault proxy) by default."""
 
     def __init__(
-        self, root: Path, *, fault_rate: float = 0.0, include: str = "tests.support.pause", concurrency: int = 2
+        self,
+        root: Path,
+        *,
+        fault_rate: float = 0.0,
+        include: str = "tests.support.pause",
+        concurrency: int = 2,
+        env: dict[str, str] | None = None,
     ):
         self.root = root
         self.redis = RedisServer(root / "redis").start()
@@ -95,7 +117,7 @@ class World:
             self.moto.create_bucket(bucket, public_read=public)
         # A stall outlasts the client's 1 s timeout, so the client gives up and retries.
         self.proxy = FaultyProxy(self.moto.endpoint, rate=fault_rate, stall_seconds=1.5).start()
-        env = {**CHAOS_ENV, **self.moto.env(), "AWS_ENDPOINT_URL": self.proxy.endpoint}
+        env = {**CHAOS_ENV, **(env or {}), **self.moto.env(), "AWS_ENDPOINT_URL": self.proxy.endpoint}
         self.stack = Stack(
             root / "stack",
             redis_url=self.redis.url,
@@ -109,6 +131,7 @@ class World:
         self.stack.start()
         self.accepted: dict[str, bool] = {}  # submission id → whether it should be published
         self.refused: Counter[int | str] = Counter()
+        self.published_before: Counter[str] = Counter()  # review.published events a replaced Redis held
         self._supervising = False
 
     # A supervisor, as systemd or Kubernetes would be: restart any worker that died.
@@ -180,36 +203,18 @@ class World:
             return "unreachable"
         return response.json()["state"] if response.status_code == 200 else "unknown"
 
-    def reconcile(self, *, min_age: float = 0) -> str:
-        """Run `marquee reconcile` as an operator would; summarise what it did."""
-        done = subprocess.run(
-            [sys.executable, "-m", "services.cli.main", "reconcile", "--json", "--min-age", str(min_age)],
-            env=self.stack.env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        try:
-            actions = Counter(finding["action"] for finding in json.loads(done.stdout))
-        except (ValueError, KeyError, TypeError):
-            return f"exit {done.returncode}: {done.stderr.strip()[-300:]}"
-        return ", ".join(f"{count} {action}" for action, count in sorted(actions.items()))
-
-    def tally(self, scenario: str, *, started: float, timeout: float) -> Tally:
-        states = self.settle(timeout=timeout)
-        if any(state not in FINAL for state in states.values()):
-            note = self.reconcile()
-            states = self.settle(timeout=timeout)
-            tally_note = [f"reconcile: {note}"]
-        else:
-            tally_note = []
-        result = Tally(scenario, accepted=len(self.accepted), notes=tally_note)
-        published_events = Counter(
+    def published_events(self) -> Counter[str]:
+        """How often each submission was announced published, in this Redis's stream."""
+        return Counter(
             fields["id"]
             for _, fields in read_stream(self.stack.redis, "marquee:events")
             if fields.get("type") == "review.published"
         )
+
+    def tally(self, scenario: str, *, started: float, timeout: float) -> Tally:
+        states = self.settle(timeout=timeout)
+        result = Tally(scenario, accepted=len(self.accepted))
+        published_events = self.published_before + self.published_events()
         for sid, state in states.items():
             if state == "published":
                 manifest = httpx.get(self.stack.status(sid)["urls"]["manifest"], timeout=10)
@@ -233,6 +238,14 @@ class World:
         if sum(self.proxy.counts.values()):
             faults = {k: v for k, v in self.proxy.counts.items() if k != "ok"}
             result.notes.append(f"S3 requests {sum(self.proxy.counts.values())}, faults injected {faults}")
+        healed = {
+            "re-sent by the sweeper": metric_sum(self, "marquee_stalled_submissions_total", 'reason="no_message"')
+            + metric_sum(self, "marquee_stalled_submissions_total", 'reason="embargo_not_released"'),
+            "failed as stalled": metric_sum(self, "marquee_stalled_submissions_total", 'reason="gave_up"'),
+            "automatic reconciles": metric_sum(self, "marquee_reconciles_total", 'trigger="automatic"'),
+        }
+        result.healed = healed
+        result.notes.append("by itself: " + ", ".join(f"{v:.0f} {k}" for k, v in healed.items()))
         result.seconds = round(time.monotonic() - started, 1)
         return result
 
@@ -347,7 +360,7 @@ def duplicate_deliveries(world: World, size: int) -> Tally:
 
 
 def flush_redis(world: World, size: int) -> Tally:
-    """5. Redis loses everything (FLUSHALL) mid-run; reconcile recovers from the archive."""
+    """5. Redis loses everything (FLUSHALL) mid-run; the automatic reconcile recovers from the archive."""
     started, second = time.monotonic(), {"n": 0}
 
     def flush():
@@ -356,11 +369,7 @@ def flush_redis(world: World, size: int) -> Tally:
             world.stack.redis.flushall()
 
     world.offer(size, rate=6, during=flush)
-    world.settle(timeout=20)  # what was in flight when Redis forgot it will not finish by itself
-    note = world.reconcile(min_age=5)  # the offering is over: nothing is still being accepted
-    tally = world.tally("5 Redis FLUSHALL", started=started, timeout=180)
-    tally.notes.insert(0, f"reconcile: {note}")
-    return tally
+    return world.tally("5 Redis FLUSHALL", started=started, timeout=180)
 
 
 def poison_message(world: World, size: int) -> Tally:
@@ -384,6 +393,61 @@ def poison_message(world: World, size: int) -> Tally:
     return tally
 
 
+def vanishing_messages(world: World, size: int) -> Tally:
+    """7. Messages vanish from the queues mid-run (lists deleted and trimmed): the sweeper recovers every one."""
+    started, redis_client, removed = time.monotonic(), world.stack.redis, Counter[str]()
+    render = launched(world.stack.workers["render"])
+    os.killpg(render.pid, signal.SIGSTOP)  # render stops taking messages: they wait in its list
+    second = {"n": 0}
+
+    def trim():
+        second["n"] += 1
+        if second["n"] == 2:  # validate's backlog trimmed to its newest message
+            for key in queue_lists("validate"):
+                removed["validate (trimmed)"] += max(0, int(redis_client.llen(key)) - 1)
+                redis_client.ltrim(key, 0, 0)
+
+    try:
+        world.offer(size, rate=8, during=trim)
+        settled = lambda: sum(int(redis_client.llen(key)) for key in queue_lists("validate")) == 0  # noqa: E731
+        poll(settled, timeout=60, what="validate to empty its queue")
+    finally:
+        for key in queue_lists("render"):  # ...and render's whole list deleted
+            removed["render (deleted)"] += int(redis_client.llen(key))
+            redis_client.delete(key)
+        os.killpg(render.pid, signal.SIGCONT)
+    tally = world.tally("7 messages vanish", started=started, timeout=240)
+    tally.notes.insert(0, "messages removed: " + ", ".join(f"{v} from {k}" for k, v in removed.items()))
+    tally.removed = sum(removed.values())
+    return tally
+
+
+def replace_redis(world: World, size: int) -> Tally:
+    """8. Redis is replaced by an empty server mid-run (a failover to a fresh replica): the automatic reconcile recovers every one."""
+    started, second = time.monotonic(), {"n": 0}
+
+    def replace():
+        second["n"] += 1
+        if second["n"] != 4:
+            return
+        # What the old server announced; the new one never hears of it.
+        world.published_before += world.published_events()
+        process = launched(world.redis.process)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        for leftover in world.redis.dir.glob("appendonly*"):  # nothing carried over: an empty server
+            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+        world.redis.start()
+
+    world.offer(size, rate=6, during=replace)
+    return world.tally("8 Redis replaced, empty", started=started, timeout=240)
+
+
+def queue_lists(queue: str) -> list[str]:
+    """The Redis lists kombu keeps a queue in, one per priority step."""
+    return [queue + suffix for suffix in PRIORITY_SUFFIXES]
+
+
 # (scenario, submissions in a full run, options). Scenario 1 offers the 500 the issue
 # asks for; the S3 scenario fewer, as every publication takes seconds of retries at a
 # 30% fault rate. MARQUEE_CHAOS_SCALE multiplies them all (0.1 for a quick look).
@@ -395,6 +459,8 @@ SCENARIOS: list[tuple[Callable[[World, int], Tally], int, dict]] = [
     (duplicate_deliveries, 200, {}),
     (flush_redis, 200, {}),
     (poison_message, 100, {"include": "tests.support.pause,tests.support.poison"}),
+    (vanishing_messages, 100, {}),
+    (replace_redis, 200, {}),
 ]
 
 

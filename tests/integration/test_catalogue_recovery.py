@@ -16,7 +16,7 @@ import lxml.html
 import pytest
 
 from tests.conftest import fixture_bytes
-from tests.support.processes import RedisServer, Stack, poll
+from tests.support.processes import NO_SWEEPER, RedisServer, Stack, poll
 
 pytestmark = pytest.mark.integration
 
@@ -40,6 +40,8 @@ def own_stack(request, tmp_path):
         }
     else:
         stores = {"archive_url": str(tmp_path / "archive"), "publish_url": str(tmp_path / "publish")}
+    # The operator's reconcile, with no sweeper reconciling before it (test_redis_loss covers that).
+    stores["extra_env"] = {**stores.get("extra_env", {}), **NO_SWEEPER}
     stack = Stack(tmp_path / "stack", redis_url=redis_server.url, **stores)
     stack.start()
     yield stack

@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from tests.conftest import fixture_bytes
-from tests.support.processes import REPO, RedisServer, Stack, poll, stop_process
+from tests.support.processes import NO_SWEEPER, REPO, RedisServer, Stack, poll, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,8 @@ def ops_stack(tmp_path_factory):
         redis_url=server.url,
         archive_url=str(root / "archive"),
         publish_url=str(root / "publish"),
-        extra_env={"MARQUEE_OPS_TOKEN": OPS_TOKEN, "MARQUEE_MAX_RETRIES": "0"},
+        # The operator's reconcile, with no sweeper reconciling before it (tests/chaos covers that).
+        extra_env={"MARQUEE_OPS_TOKEN": OPS_TOKEN, "MARQUEE_MAX_RETRIES": "0", **NO_SWEEPER},
     )
     try:
         yield stack.start()

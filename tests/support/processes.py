@@ -88,6 +88,11 @@ def stop_process(process: subprocess.Popen, *, grace: float = 10) -> None:
     stop_processes(process, grace=grace)
 
 
+# For tests of an operator's own commands (``marquee reconcile``): a sweeper that would look
+# only after the test is over, so it neither reconciles nor sends anything on before them.
+NO_SWEEPER = {"MARQUEE_SWEEP_INTERVAL": "3600", "MARQUEE_SWEEP_STALLED_AFTER": "7200"}
+
+
 class RedisServer:
     def __init__(self, workdir: Path):
         self.dir = workdir

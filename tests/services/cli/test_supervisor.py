@@ -121,7 +121,9 @@ class Run:
         """The pid of the stage's worker (its main process, supervisord's child)."""
         parent = self.supervisord()
         for pid in self.snapshot():
-            if (stat := _stat(pid)) and stat[0] == parent and stage in cmdline(pid) and "worker" in cmdline(pid):
+            args = cmdline(pid)
+            serves = any(arg.split(",")[0] == stage for arg in args)  # -Q <stage>,maintenance
+            if (stat := _stat(pid)) and stat[0] == parent and serves and "worker" in args:
                 return pid
         raise AssertionError(f"no {stage} worker under supervisord")
 

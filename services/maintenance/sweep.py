@@ -37,7 +37,7 @@ def claim_epoch_at_start(sender=None, **_) -> None:
 def sweep() -> dict[str, object]:
     rt = get_runtime()
     recovery = recover_lost_state(rt)
-    if recovery in ("busy", "partial"):
+    if recovery in ("busy", "noticed", "partial"):
         return {"recovery": recovery}  # the stall index is being rebuilt: sweep once it is whole
     stalls = sweep_stalled(
         rt.states.redis,

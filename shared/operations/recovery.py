@@ -12,9 +12,11 @@ that operators' ``marquee reconcile`` takes too, and the epoch is written again.
 re-makes each state from the archive and re-sends what was in progress; what was already
 published is restored as published and not announced again.
 
-A submission ingest stored a moment before the loss may still be in the middle of being
-accepted (reconcile leaves the newest few seconds alone): until a reconcile has seen
-every one, the epoch stays unwritten and the next sweep reconciles again.
+Reconcile leaves alone a submission stored in the last few seconds (ingest may be in the
+middle of accepting it), so the sweep that notices the loss only notes when, and the
+first sweep that many seconds later reconciles: by then everything stored before the
+loss is old enough to be seen. Should one still be left out, the epoch stays unwritten
+and the next sweep reconciles again.
 
 Redis must not evict keys (``maxmemory-policy noeviction``, as Celery needs anyway): an
 evicted epoch looks like a loss, and costs one needless reconcile.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -36,6 +39,7 @@ from shared.operations.reconcile import Finding, reconcile, submission_ids
 from shared.storage import Store
 
 EPOCH_KEY = "marquee:epoch"
+NOTICED_KEY = "marquee:recovery:noticed_at"  # when a sweep first found the epoch missing
 RECONCILE_LOCK = "marquee:reconcile:lock"
 RECONCILE_LOCK_SECONDS = 900  # a reconcile of a large archive reads every submission once
 AUTOMATIC_MIN_AGE = 5.0  # seconds: ingest stores a request and records it within milliseconds
@@ -71,9 +75,10 @@ def is_complete(findings: list[Finding]) -> bool:
 
 
 def recover_lost_state(rt, *, run: Callable[..., list[Finding]] = reconcile) -> str:
-    """If Redis lost its data, reconcile once; return what happened:
-    ``intact``, ``new`` (a new stack: epoch written), ``busy`` (a reconcile is running),
-    ``reconciled``, or ``partial`` (reconciled, and the next sweep reconciles again)."""
+    """If Redis lost its data, reconcile once; return what happened: ``intact``, ``new`` (a
+    new stack: epoch written), ``busy`` (a reconcile is running), ``noticed`` (the loss is
+    too recent to reconcile yet), ``reconciled``, or ``partial`` (reconciled, and the next
+    sweep reconciles again)."""
     client: redis.Redis = rt.states.redis
     if client.exists(EPOCH_KEY):
         return "intact"
@@ -86,11 +91,15 @@ def recover_lost_state(rt, *, run: Callable[..., list[Finding]] = reconcile) -> 
         if archive_is_empty(rt.archive):
             write_epoch(client)
             return "new"
-        logs.event("recovery.redis_data_lost", detail="no epoch in Redis while the archive holds submissions")
+        if client.set(NOTICED_KEY, time.time(), nx=True):
+            logs.event("recovery.redis_data_lost", detail="no epoch in Redis while the archive holds submissions")
+        if time.time() - float(client.get(NOTICED_KEY) or 0) < AUTOMATIC_MIN_AGE:
+            return "noticed"
         findings = run(rt, min_age=AUTOMATIC_MIN_AGE)
         complete = is_complete(findings)
         if complete:
             write_epoch(client)
+            client.delete(NOTICED_KEY)
         RECONCILES.labels(trigger="automatic").inc(client=client)
         actions: dict[str, int] = {}
         for finding in findings:

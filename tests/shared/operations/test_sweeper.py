@@ -22,8 +22,15 @@ from kombu import Connection
 from shared import operations as ops
 from shared.observability import metrics
 from shared.operations import sweeper
-from shared.operations.recovery import EPOCH_KEY, claim_fresh_epoch, recover_lost_state, reconcile_lock
 from shared.operations.reconcile import Finding
+from shared.operations.recovery import (
+    AUTOMATIC_MIN_AGE,
+    EPOCH_KEY,
+    NOTICED_KEY,
+    claim_fresh_epoch,
+    reconcile_lock,
+    recover_lost_state,
+)
 from shared.state import ACTIVE_INDEX, SCHEDULE, SubmissionStates
 from shared.storage import open_store
 from tests.shared.operations.test_operations_redis import FakeRuntime, Sent, archive_submission
@@ -75,9 +82,7 @@ def sweep(client, sent, announced=None, **options):
 # --- in flight -------------------------------------------------------------------------------
 
 
-def test_a_message_waiting_taken_unacked_or_reserved_by_a_worker_is_in_flight_and_none_is_not(
-    client, url, tmp_path
-):
+def test_a_message_waiting_taken_unacked_or_reserved_by_a_worker_is_in_flight_and_none_is_not(client, url, tmp_path):
     waiting, taken, reserved, idle = (uuid.uuid4().hex for _ in range(4))
     sender = Celery(broker=url)
     sender.send_task("marquee.render", args=[waiting], queue="render")
@@ -271,6 +276,8 @@ def test_a_new_stack_gets_its_epoch_and_a_lost_one_is_reconciled_once(tmp_path, 
     archive_submission(archive, uuid.uuid4().hex, upto="validated")
     client.flushdb()  # Redis loses everything
     assert not claim_fresh_epoch(client, archive)  # never written over a loss at start-up
+    assert recover_lost_state(rt, run=run) == "noticed" and run == []  # ingest may be mid-accept
+    client.set(NOTICED_KEY, time.time() - AUTOMATIC_MIN_AGE)  # a few seconds later
     assert recover_lost_state(rt, run=run) == "reconciled" and len(run) == 1
     assert recover_lost_state(rt, run=run) == "intact" and len(run) == 1
     assert json.loads(client.get(EPOCH_KEY) or "{}")["epoch"]
@@ -280,6 +287,7 @@ def test_a_reconcile_that_met_a_submission_too_new_runs_again_and_none_runs_twic
     archive, publish = open_store(str(tmp_path / "archive")), open_store(str(tmp_path / "publish"))
     rt = FakeRuntime(archive, publish, client)
     archive_submission(archive, uuid.uuid4().hex, upto="received")
+    client.set(NOTICED_KEY, time.time() - AUTOMATIC_MIN_AGE)
     run = Reconciles([Finding("x", "too_recent", None)])
     assert recover_lost_state(rt, run=run) == "partial" and not client.exists(EPOCH_KEY)
     run.findings = [Finding("x", "recreated", "received")]
@@ -293,6 +301,7 @@ def test_the_real_reconcile_after_a_loss_recreates_and_indexes_what_was_in_progr
     rt = FakeRuntime(archive, publish, client)
     sid = uuid.uuid4().hex
     archive_submission(archive, sid, upto="rendered")
+    client.set(NOTICED_KEY, time.time() - AUTOMATIC_MIN_AGE)
     sent = Sent()
     from shared.operations.reconcile import reconcile
 

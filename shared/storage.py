@@ -207,6 +207,10 @@ _CONNECTION_ERRORS = (
 )
 
 
+class _BrokenAnswer(StorageUnavailable):
+    """An S3 answer broke off after its headers, which botocore does not retry."""
+
+
 class S3Store:
     def __init__(
         self,
@@ -275,25 +279,40 @@ class S3Store:
         )
 
     def get(self, key: str) -> bytes:
-        """The whole object. botocore retries the request but not the reading of its body,
-        so a body that breaks off (reset, timeout, cut short) is fetched again here, up to
-        max_attempts times, before StorageUnavailable hands over to the stage's retries."""
+        """The whole object. botocore retries a request but not the reading of an answer's
+        body, so a GET whose answer breaks off (reset, timeout, cut short) is made again
+        here, up to max_attempts times, before StorageUnavailable hands over to the
+        stage's retries."""
         full = self._key(key)
         attempt = 1
         while True:
-            body = self._call("get", self.client.get_object, Key=full)["Body"]
             try:
-                # read() without a size ends by comparing the bytes read with the
-                # Content-Length the server announced (IncompleteReadError if fewer), so
-                # a body cut short is never taken for the object. Never read by parts here.
-                return body.read()
-            except _CONNECTION_ERRORS as exc:
-                with contextlib.suppress(*_CONNECTION_ERRORS):
-                    body.close()
+                return self._get_once(full)
+            except _BrokenAnswer:
                 if attempt >= self.max_attempts:
-                    raise StorageUnavailable(f"S3 get failed while reading the body: {type(exc).__name__}") from exc
+                    raise
             time.sleep(random.uniform(0, min(1.0, 0.05 * 2**attempt)))  # full jitter: readers do not retry in step
             attempt += 1
+
+    def _get_once(self, full: str) -> bytes:
+        try:
+            body = self._call("get", self.client.get_object, Key=full)["Body"]
+        except StorageUnavailable as exc:
+            cause = exc.__cause__
+            if isinstance(cause, _CONNECTION_ERRORS) and not isinstance(cause, botocore.exceptions.BotoCoreError):
+                # Not botocore's own error, so it never retried it: an error answer's body
+                # (a 404's XML) broke off after the headers.
+                raise _BrokenAnswer(f"S3 get failed while reading the answer: {type(cause).__name__}") from cause
+            raise
+        try:
+            # read() without a size ends by comparing the bytes read with the Content-Length
+            # the server announced (IncompleteReadError if fewer), so a body cut short is
+            # never taken for the object. Never read it by parts here.
+            return body.read()
+        except _CONNECTION_ERRORS as exc:
+            with contextlib.suppress(*_CONNECTION_ERRORS):
+                body.close()
+            raise _BrokenAnswer(f"S3 get failed while reading the answer: {type(exc).__name__}") from exc
 
     def head(self, key: str) -> ObjectInfo | None:
         mode = {"ChecksumMode": "ENABLED"} if self.send_checksums else {}

@@ -53,7 +53,7 @@ def test_a_body_that_keeps_breaking_off_is_storage_unavailable_then_recovers(sto
     data = b"<p>a page</p>" * 1000
     store.put("out/index.html", data, content_type="text/html")
     proxy.force(*[fault] * TRIES)
-    with pytest.raises(StorageUnavailable, match="reading the body"):
+    with pytest.raises(StorageUnavailable, match="reading the answer"):
         store.get("out/index.html")
     assert proxy.counts[fault] == TRIES
     assert store.get("out/index.html") == data  # the stage's retry, once the store heals
@@ -81,16 +81,19 @@ def test_gets_under_body_faults_give_the_exact_bytes_or_storage_unavailable(stor
     assert outcomes["exact"] > 0 and outcomes["unavailable"] > 0, outcomes  # both ways were met
 
 
-def test_a_missing_object_whose_error_answer_breaks_off_is_transient(store, proxy):
-    # The 404's XML is read outside botocore's wrapping: a reset there used to escape as
-    # urllib3's ProtocolError, which fails a submission for good instead of retrying.
+def test_a_missing_objects_error_answer_that_breaks_off_is_asked_for_again(store, proxy):
+    # The 404's XML is read outside botocore's wrapping and retries: a reset there used to
+    # escape as urllib3's ProtocolError, which fails a submission for good.
     proxy.force("midbody_reset")
-    with pytest.raises(StorageUnavailable):
+    with pytest.raises(ObjectNotFound):
         store.get("out/missing.json")
     proxy.force("truncated")  # the status line still says 404
     with pytest.raises(ObjectNotFound):
         store.get("out/missing.json")
-    assert proxy.counts["midbody_reset"] == proxy.counts["truncated"] == 1
+    proxy.force(*["midbody_reset"] * TRIES)
+    with pytest.raises(StorageUnavailable):
+        store.get("out/missing.json")
+    assert proxy.counts["midbody_reset"] == 1 + TRIES and proxy.counts["truncated"] == 1
 
 
 def test_listing_the_archives_submissions_maps_s3_failures_to_storage_unavailable(moto, monkeypatch):

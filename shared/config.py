@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     # Some S3-compatible servers reject botocore's newer default checksum headers.
     s3_checksum_calculation: Literal["when_supported", "when_required"] = "when_supported"
     s3_timeout: float = 20.0  # seconds to wait for an S3 answer before retrying
-    s3_max_attempts: int = 5  # botocore's own tries of one call (500s, 503s, resets, timeouts)
+    s3_max_attempts: int = 5  # tries of one S3 call (botocore: 500s, 503s, resets), and of a GET whose body breaks off
 
     @model_validator(mode="after")
     def _check_timeouts(self) -> Settings:

@@ -3,6 +3,10 @@
 ``s3://bucket/prefix`` uses boto3 and honours ``AWS_ENDPOINT_URL``; ``file:///path``
 or a plain path is a directory. Both offer the same few operations, and both write
 an object whole or not at all, so a reader never sees half a file.
+
+An S3 failure that may pass (a 5xx, throttling, a reset or timed-out connection, a body
+cut short) is StorageUnavailable, which stages retry; botocore retries each call, and
+S3Store.get also retries a GET whose body breaks off, which botocore does not.
 """
 
 from __future__ import annotations
@@ -10,8 +14,12 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import http.client
 import itertools
 import os
+import random
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -20,6 +28,7 @@ from urllib.parse import urlparse
 import boto3
 import botocore.config
 import botocore.exceptions
+import urllib3.exceptions
 
 from shared.errors import ObjectNotFound, StorageUnavailable
 
@@ -186,6 +195,21 @@ class LocalStore:
 
 _TRANSIENT_CODES = {"500", "502", "503", "504", "SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable"}
 
+# What the connection can raise, during a call or while reading a body. botocore wraps
+# most of it (ResponseStreamingError, ReadTimeoutError, IncompleteReadError, ...: all
+# BotoCoreError), but not all: an error answer's body (a 404's XML) is read outside its
+# wrapping, and a reset there escapes as urllib3's ProtocolError.
+_CONNECTION_ERRORS = (
+    botocore.exceptions.BotoCoreError,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    OSError,
+)
+
+
+class _BrokenAnswer(StorageUnavailable):
+    """An S3 answer broke off after its headers, which botocore does not retry."""
+
 
 class S3Store:
     def __init__(
@@ -215,6 +239,7 @@ class S3Store:
         )
         # boto3 reads AWS_ENDPOINT_URL itself, so MinIO or moto need no code here.
         self.client = boto3.client("s3", config=config)
+        self.max_attempts = max_attempts
         # "when_required" is for servers that refuse checksum headers: send none of ours either.
         self.send_checksums = checksum_calculation == "when_supported"
 
@@ -233,7 +258,7 @@ class S3Store:
             if code in _TRANSIENT_CODES or status.startswith("5"):
                 raise StorageUnavailable(f"S3 {what} failed: {code}") from exc
             raise
-        except (botocore.exceptions.BotoCoreError, ConnectionError) as exc:
+        except _CONNECTION_ERRORS as exc:
             raise StorageUnavailable(f"S3 {what} failed: {type(exc).__name__}") from exc
 
     def put(self, key: str, data: bytes, *, content_type: str, cache_control: str | None = None) -> None:
@@ -254,7 +279,40 @@ class S3Store:
         )
 
     def get(self, key: str) -> bytes:
-        return self._call("get", self.client.get_object, Key=self._key(key))["Body"].read()
+        """The whole object. botocore retries a request but not the reading of an answer's
+        body, so a GET whose answer breaks off (reset, timeout, cut short) is made again
+        here, up to max_attempts times, before StorageUnavailable hands over to the
+        stage's retries."""
+        full = self._key(key)
+        attempt = 1
+        while True:
+            try:
+                return self._get_once(full)
+            except _BrokenAnswer:
+                if attempt >= self.max_attempts:
+                    raise
+            time.sleep(random.uniform(0, min(1.0, 0.05 * 2**attempt)))  # full jitter: readers do not retry in step
+            attempt += 1
+
+    def _get_once(self, full: str) -> bytes:
+        try:
+            body = self._call("get", self.client.get_object, Key=full)["Body"]
+        except StorageUnavailable as exc:
+            cause = exc.__cause__
+            if isinstance(cause, _CONNECTION_ERRORS) and not isinstance(cause, botocore.exceptions.BotoCoreError):
+                # Not botocore's own error, so it never retried it: an error answer's body
+                # (a 404's XML) broke off after the headers.
+                raise _BrokenAnswer(f"S3 get failed while reading the answer: {type(cause).__name__}") from cause
+            raise
+        try:
+            # read() without a size ends by comparing the bytes read with the Content-Length
+            # the server announced (IncompleteReadError if fewer), so a body cut short is
+            # never taken for the object. Never read it by parts here.
+            return body.read()
+        except _CONNECTION_ERRORS as exc:
+            with contextlib.suppress(*_CONNECTION_ERRORS):
+                body.close()
+            raise _BrokenAnswer(f"S3 get failed while reading the answer: {type(exc).__name__}") from exc
 
     def head(self, key: str) -> ObjectInfo | None:
         mode = {"ChecksumMode": "ENABLED"} if self.send_checksums else {}
@@ -306,6 +364,19 @@ class S3Store:
             keys += [obj["Key"][len(self.prefix) + 1 if self.prefix else 0 :] for obj in page.get("Contents", [])]
             if not page.get("IsTruncated"):
                 return sorted(keys)
+            token = {"ContinuationToken": page["NextContinuationToken"]}
+
+    def list_folders(self, prefix: str) -> Iterator[str]:
+        """The names of the folders directly under ``prefix``, one listing page at a time,
+        without listing what is inside them."""
+        full = self._key(prefix.rstrip("/")) + "/"
+        token: dict[str, str] = {}
+        while True:
+            page = self._call("list", self.client.list_objects_v2, Prefix=full, Delimiter="/", **token)
+            for common in page.get("CommonPrefixes", []):
+                yield common["Prefix"][len(full) :].rstrip("/")
+            if not page.get("IsTruncated"):
+                return
             token = {"ContinuationToken": page["NextContinuationToken"]}
 
     def delete(self, key: str) -> None:

@@ -109,13 +109,7 @@ def submission_ids(store: Store) -> Iterator[str]:
             yield from sorted(p.name for p in base.iterdir() if p.is_dir() and is_submission_id(p.name))
         return
     if isinstance(store, S3Store):
-        prefix = f"{store.prefix}/{SUBMISSIONS_PREFIX}/" if store.prefix else f"{SUBMISSIONS_PREFIX}/"
-        paginator = store.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=store.bucket, Prefix=prefix, Delimiter="/"):
-            for common in page.get("CommonPrefixes", []):
-                name = common["Prefix"][len(prefix) :].rstrip("/")
-                if is_submission_id(name):
-                    yield name
+        yield from (name for name in store.list_folders(SUBMISSIONS_PREFIX) if is_submission_id(name))
         return
     seen = set()
     for key in store.list(SUBMISSIONS_PREFIX):

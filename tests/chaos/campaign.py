@@ -15,6 +15,9 @@ what recovers, the stack recovers by itself: its sweeper and automatic reconcile
 
 ``python -m tests.chaos.campaign`` (``make chaos``) runs the full campaign and prints
 the table; tests/chaos/test_chaos.py runs smaller versions of most scenarios.
+
+Scenario 9 breaks 30% of S3 reads after their headers (a reset mid-body, or a body cut
+short behind its full Content-Length) and leaves every other request alone.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ import httpx
 
 from shared.operations.queues import PRIORITY_SUFFIXES
 from shared.queues import QUEUES
-from tests.chaos.faults import FaultyProxy
+from tests.chaos.faults import BODY_FAULTS, FaultyProxy
 from tests.support.processes import REPO, MotoS3, RedisServer, Stack, launched, poll, read_stream
 
 FIXTURE = json.loads((REPO / "tests/fixtures/reviews/glasshouse.json").read_text())
@@ -448,6 +451,18 @@ def queue_lists(queue: str) -> list[str]:
     return [queue + suffix for suffix in PRIORITY_SUFFIXES]
 
 
+def s3_fails_midbody(world: World, size: int) -> Tally:
+    """9. S3 fails mid-body on 30% of reads: a GET answer reset or cut short after its headers."""
+    world.proxy.faults = BODY_FAULTS  # drawn for GETs only: every other request passes
+    world.proxy.rate = 0.3
+    started = time.monotonic()
+    world.offer(size, rate=6)
+    tally = world.tally("9 S3 fails mid-body 30%", started=started, timeout=600)
+    tally.retries = metric_sum(world, "marquee_task_runs_total", 'result="retried"')
+    tally.notes.append(f"task retries in /metrics: {tally.retries:.0f}")
+    return tally
+
+
 # (scenario, submissions in a full run, options). Scenario 1 offers the 500 the issue
 # asks for; the S3 scenario fewer, as every publication takes seconds of retries at a
 # 30% fault rate. MARQUEE_CHAOS_SCALE multiplies them all (0.1 for a quick look).
@@ -461,6 +476,8 @@ SCENARIOS: list[tuple[Callable[[World, int], Tally], int, dict]] = [
     (poison_message, 100, {"include": "tests.support.pause,tests.support.poison"}),
     (vanishing_messages, 100, {}),
     (replace_redis, 200, {}),
+    # As many as scenario 3: a broken read is re-fetched at once, so it costs less time than a stall.
+    (s3_fails_midbody, 60, {}),
 ]
 
 

@@ -1,7 +1,8 @@
 """Smaller runs of the fault campaign (tests/chaos/campaign.py) in `make test`:
-workers killed, Redis restarted, S3 failing, duplicate deliveries, messages vanishing
-from the queues, Redis replaced by an empty server. Nothing lost, nothing published
-twice, and nobody runs anything: what recovers, the stack recovers by itself."""
+workers killed, Redis restarted, S3 failing (whole answers, and reads mid-body),
+duplicate deliveries, messages vanishing from the queues, Redis replaced by an empty
+server. Nothing lost, nothing published twice, and nobody runs anything: what
+recovers, the stack recovers by itself."""
 
 import functools
 
@@ -15,6 +16,7 @@ from tests.chaos.campaign import (
     replace_redis,
     restart_redis,
     run_scenario,
+    s3_fails_midbody,
     vanishing_messages,
 )
 from tests.conftest import fixture_bytes
@@ -57,6 +59,16 @@ def test_a_failing_s3_api_delays_but_loses_nothing():
     injected = next(note for note in tally.notes if note.startswith("S3 requests"))
     assert "reset" in injected or "stall" in injected or "500" in injected
     assert tally.retries > 0  # the faults show in the metrics
+
+
+def test_s3_reads_failing_mid_body_delay_but_lose_nothing():
+    # Scenario 9, small: 30% of GET answers reset or cut short after their headers.
+    tally = run_scenario(s3_fails_midbody, 6)
+    check(tally, 6)
+    injected = next(note for note in tally.notes if note.startswith("S3 requests"))
+    # Only the faults drawn appear in the note: both were met, and nothing else was injected.
+    assert "'midbody_reset':" in injected and "'truncated':" in injected, injected
+    assert not any(f"'{fault}'" in injected for fault in ("500", "503", "reset", "stall")), injected
 
 
 def test_every_submission_delivered_three_times_is_published_once():

@@ -54,3 +54,29 @@ def test_retention_keeps_at_least_the_live_revision_and_no_negative_age(environm
             scoped.setenv(name, value)
             with pytest.raises(MissingSettingError, match=name):
                 get_settings()
+
+
+def test_the_sweeper_waits_past_the_hard_time_limit_and_looks_more_often_than_it_waits(environment):
+    assert get_settings().stalled_after == 2 * get_settings().task_time_limit  # derived when unset
+    refused = (
+        (
+            {"MARQUEE_SWEEP_STALLED_AFTER": "120"},
+            "MARQUEE_SWEEP_STALLED_AFTER (120s) must exceed MARQUEE_TASK_TIME_LIMIT",
+        ),
+        (
+            {"MARQUEE_SWEEP_STALLED_AFTER": "200", "MARQUEE_SWEEP_INTERVAL": "200"},
+            "MARQUEE_SWEEP_INTERVAL (200s) must be below",
+        ),
+        ({"MARQUEE_SWEEP_INTERVAL": "0"}, "MARQUEE_SWEEP_INTERVAL"),
+        ({"MARQUEE_SWEEP_MAX_RESENDS": "0"}, "MARQUEE_SWEEP_MAX_RESENDS"),
+    )
+    for settings, message in refused:
+        get_settings.cache_clear()
+        with environment.context() as scoped:
+            for name, value in settings.items():
+                scoped.setenv(name, value)
+            with pytest.raises(MissingSettingError, match=message.replace("(", r"\(").replace(")", r"\)")):
+                get_settings()
+    get_settings.cache_clear()
+    environment.setenv("MARQUEE_SWEEP_STALLED_AFTER", "121")
+    assert get_settings().stalled_after == 121

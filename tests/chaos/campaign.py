@@ -70,6 +70,7 @@ CHAOS_ENV = {
 }
 # For the small versions in `make test`: shorter limits, so a stall is sent on within ~15 s.
 QUICK_SWEEP_ENV = {
+    "MARQUEE_RETRY_BACKOFF_MAX": "2",
     "MARQUEE_VISIBILITY_TIMEOUT": "15",
     "MARQUEE_TASK_TIME_LIMIT": "10",
     "MARQUEE_TASK_SOFT_TIME_LIMIT": "8",

@@ -1,0 +1,90 @@
+"""The windows where an accepted submission used to stall for ever, reproduced on the real
+stack; each now ends published with nobody running anything (the sweeper, every second
+here, with a 12 s threshold).
+
+- ingest recorded the submission but its message never reached the queue (a crash, or a
+  lost reply, between the two);
+- ``release`` took an embargo off the schedule and died before it handed the review to
+  upload.
+
+(A submission that keeps stalling is failed as "stalled in <stage>":
+tests/shared/operations/test_sweeper.py, against a real redis-server.)
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.operations.queues import PRIORITY_SUFFIXES
+from tests.chaos.campaign import QUICK_SWEEP_ENV
+from tests.conftest import fixture_bytes
+from tests.support.processes import RedisServer, Stack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    root = tmp_path_factory.mktemp("self-healing")
+    redis_server = RedisServer(root / "redis").start()
+    stack = Stack(
+        root / "stack",
+        redis_url=redis_server.url,
+        archive_url=str(root / "archive"),
+        publish_url=str(root / "publish"),
+        extra_env=QUICK_SWEEP_ENV,
+    ).start()
+    yield stack
+    stack.stop()
+    redis_server.stop()
+
+
+def review(**changes) -> bytes:
+    base = json.loads(fixture_bytes("glasshouse.json")) | {"title": f"Stalled {uuid.uuid4().hex[:8]}"}
+    return json.dumps(base | changes).encode()
+
+
+def test_a_submission_recorded_but_never_queued_is_published_by_itself(stack, tmp_path):
+    body, msg_id = review(), f"msg_{uuid.uuid4().hex}"
+    (tmp_path / "review.json").write_bytes(body)
+    # Ingest's own acceptance, in a process that dies between recording and queueing.
+    accepted = stack.python(
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "from services.ingest.acceptor import Submission, accept_batch\n"
+        "from shared.pipeline import get_runtime\n"
+        f"body = open({str(tmp_path / 'review.json')!r}, 'rb').read()\n"
+        f"submission = Submission('alice', {msg_id!r}, 'application/json', None, body)\n"
+        "import os\n"
+        "def crash(ids): os._exit(0)  # killed: no clean-up runs\n"
+        "print(accept_batch(get_runtime(), [submission], writers=ThreadPoolExecutor(1), queue=crash))\n"
+    )
+    assert accepted.returncode == 0 and not accepted.stdout, accepted.stderr
+    # The sender, who never got its answer, sends again: answered with the recorded id.
+    retry = stack.submit(body, msg_id=msg_id)
+    assert retry.status_code == 202, retry.text
+    submission_id = retry.json()["id"]
+    assert stack.status(submission_id)["state"] == "received"
+    assert all(stack.redis.llen(f"validate{s}") == 0 for s in PRIORITY_SUFFIXES)  # nothing queued
+
+    record = stack.wait_for(submission_id, timeout=90)
+    assert record["state"] == "published"
+    assert len(stack.events("review.published", submission_id)) == 1
+    requeued = stack.redis.hget(
+        "marquee:metrics:counters", '["marquee_submissions_requeued_total",[["reason","sweep"]]]'
+    )
+    assert int(requeued or 0) >= 1
+
+
+def test_an_embargo_taken_off_the_schedule_but_never_handed_off_is_published_by_itself(stack):
+    at = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+    submission_id = stack.submit(review(publish_at=at)).json()["id"]
+    stack.wait_for(submission_id, "scheduled", timeout=30)
+    # What release does first, and then it dies: the entry is gone, upload never hears of it.
+    assert stack.redis.zrem("marquee:schedule", submission_id) == 1
+    record = stack.wait_for(submission_id, timeout=60)
+    assert record["state"] == "published"
+    assert len(stack.events("review.published", submission_id)) == 1

@@ -175,7 +175,7 @@ def resolver(monkeypatch):
     lookups: list[str] = []
 
     def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
-        if host not in names:
+        if host not in names or flags & socket.AI_NUMERICHOST:
             return real(host, port, family, type, proto, flags)
         lookups.append(host)
         answer = names[host][min(lookups.count(host), len(names[host])) - 1]

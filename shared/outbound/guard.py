@@ -192,11 +192,12 @@ class GuardedTransport(httpx.HTTPTransport):
         verify: ssl.SSLContext | bool = True,
         backend: httpcore.NetworkBackend | None = None,
     ):
-        super().__init__(verify=verify, trust_env=False)
+        ssl_context = httpx.create_ssl_context(verify=verify, trust_env=False)
+        super().__init__(verify=ssl_context, trust_env=False)
         limits = httpx.Limits()
         # httpx takes no network backend, so its pool is replaced by one like it that has ours.
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+            ssl_context=ssl_context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,

@@ -7,11 +7,12 @@ rather than failing later inside a task.
 from __future__ import annotations
 
 import functools
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -57,6 +58,9 @@ class Settings(BaseSettings):
     subscribers_file: Path | None = None
     webhook_max_attempts: int = 8
     webhook_timeout: float = 10.0
+    # Outbound webhooks go to public addresses only (shared/outbound/guard.py); these ranges
+    # are let through as well, e.g. a partner on a private network, or loopback in tests.
+    outbound_allow: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
 
     # The /ops dashboard and /metrics of the ingest service; unset, /ops is disabled.
     ops_token: str | None = Field(default=None, repr=False, description="Bearer token (or Basic password) for /ops.")
@@ -65,6 +69,22 @@ class Settings(BaseSettings):
     s3_checksum_calculation: Literal["when_supported", "when_required"] = "when_supported"
     s3_timeout: float = 20.0  # seconds to wait for an S3 answer before retrying
     s3_max_attempts: int = 5  # tries of one S3 call (botocore: 500s, 503s, resets), and of a GET whose body breaks off
+
+    @field_validator("outbound_allow", mode="before")
+    @classmethod
+    def _split_ranges(cls, value: object) -> object:
+        # Comma-separated in the environment ("10.1.0.0/16,127.0.0.1/32"), not JSON.
+        if not isinstance(value, str):
+            return value
+        ranges = []
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            try:
+                ranges.append(ip_network(part, strict=True))
+            except ValueError as exc:
+                raise ValueError(
+                    f"{part!r} is not a CIDR range ({exc}); give comma-separated ranges, e.g. 10.1.0.0/16,127.0.0.1/32"
+                ) from None
+        return tuple(ranges)
 
     @model_validator(mode="after")
     def _check_timeouts(self) -> Settings:

@@ -3,9 +3,11 @@
     MarqueeError
     ├── TransientError          retried with exponential backoff and jitter
     │   └── StorageUnavailable  a store (S3, disk) did not answer or answered 5xx
-    └── ContentError            reported to the writer, never retried
-        ├── MalformedSubmission the request cannot be read (ingest answers 4xx)
-        └── ReviewRejected      readable, but breaks a content rule (state: rejected)
+    ├── ContentError            reported to the writer, never retried
+    │   ├── MalformedSubmission the request cannot be read (ingest answers 4xx)
+    │   └── ReviewRejected      readable, but breaks a content rule (state: rejected)
+    └── DestinationRefused      an outbound webhook's URL leads to an address Marquee does not
+                                send to (shared/outbound/guard.py); the delivery fails, unretried
 
 Both content errors carry ``problems``: one ``Problem(field, message)`` per field,
 so a writer sees every fault at once rather than one per attempt.
@@ -58,3 +60,8 @@ class MalformedSubmission(ContentError):
 
 class ReviewRejected(ContentError):
     pass
+
+
+class DestinationRefused(MarqueeError):
+    """An outbound URL resolves to an address outside the public internet (loopback, private,
+    link-local, …) that no operator allowed. Retrying would not change it: the delivery fails."""

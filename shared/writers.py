@@ -1,12 +1,19 @@
 """Writers and their webhook secrets, from the JSON file named by ``MARQUEE_WRITERS_FILE``::
 
-    {"writers": {"<writer id>": {"secrets": ["whsec_…", "whsec_…"],
-                                 "callback_url": "https://…", "rate_limit": "600/minute"}}}
+    {"writers": {"<writer id>": {"secrets": ["whsec_…"],
+                                 "callback_url": "https://…", "callback_secrets": ["whsec_…"],
+                                 "rate_limit": "600/minute"}}}
 
-Any one of a writer's secrets verifies, so a secret can be rotated by adding the new
-one, moving senders over, then removing the old. The file is re-read when it changes.
-A writer with a ``callback_url`` is sent their own reviews' events there, signed with
-their first secret.
+Each direction has secrets of its own. ``secrets`` are the writer's: any one of them
+verifies a submission (or withdrawal) from them. ``callback_secrets`` are Marquee's: a
+writer with a ``callback_url`` is sent their own reviews' events there, signed with each
+of them (one ``v1,`` signature per secret in ``webhook-signature``). So whoever verifies
+callbacks cannot submit as the writer, and a callback is never signed with an inbound
+secret: a writer with a ``callback_url`` but no ``callback_secrets`` (an entry from before
+they existed) still submits, and gets no callbacks until they are added.
+
+Both lists rotate the same way: add the new secret beside the old, move the other side
+over, then remove the old. The file is re-read when it changes.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ class Writer:
     secrets: tuple[str, ...]
     callback_url: str | None = None
     rate_limit: str | None = None  # overrides MARQUEE_RATE_LIMIT, e.g. for a busy CMS
+    callback_secrets: tuple[str, ...] = ()  # sign callbacks; never the inbound ones
 
 
 def new_secret() -> str:
@@ -49,6 +57,7 @@ def parse_writers(data: dict) -> dict[str, Writer]:
             raise ValueError(f"writer {writer_id!r}: give at least one secret, each starting whsec_")
         for key in keys:
             Webhook(key)  # fails now, at load, on a secret that is not base64
+        callback_keys = _callback_secrets(writer_id, entry, inbound=keys)
         callback = entry.get("callback_url")
         if callback is not None and not str(callback).startswith(("http://", "https://")):
             raise ValueError(f"writer {writer_id!r}: callback_url must be an http(s) URL")
@@ -58,8 +67,22 @@ def parse_writers(data: dict) -> dict[str, Writer]:
                 parse_rate(rate)
             except ValueError:
                 raise ValueError(f"writer {writer_id!r}: rate_limit {rate!r} is not like '60/minute'") from None
-        writers[writer_id] = Writer(writer_id, keys, callback, rate)
+        writers[writer_id] = Writer(writer_id, keys, callback, rate, callback_keys)
     return writers
+
+
+def _callback_secrets(writer_id: str, entry: dict, *, inbound: tuple[str, ...]) -> tuple[str, ...]:
+    keys = entry.get("callback_secrets") or []
+    if not isinstance(keys, list) or not all(isinstance(k, str) and k.startswith("whsec_") for k in keys):
+        raise ValueError(f"writer {writer_id!r}: callback_secrets must be a list of secrets, each starting whsec_")
+    for key in keys:
+        Webhook(key)
+        if key in inbound:
+            raise ValueError(
+                f"writer {writer_id!r}: a callback secret must not also be in secrets "
+                "(whoever can verify callbacks could then submit as the writer): give callbacks secrets of their own"
+            )
+    return tuple(keys)
 
 
 class WritersFile:

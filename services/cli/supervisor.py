@@ -90,11 +90,15 @@ def wait_until(check, *, timeout: float, what: str, stop: threading.Event | None
 
 
 def ensure_writers_file(path: Path) -> bool:
-    """Create a writers file with a ``dev`` writer; False if one was already there."""
+    """Create a writers file with a ``dev`` writer; False if one was already there.
+
+    ``dev`` gets a callback secret of its own beside its submitting secret, so giving it a
+    ``callback_url`` is all a callback needs (shared/writers.py)."""
     if path.exists():
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"writers": {"dev": {"secrets": [new_secret()]}}}, indent=2) + "\n")
+    dev = {"secrets": [new_secret()], "callback_secrets": [new_secret()]}
+    path.write_text(json.dumps({"writers": {"dev": dev}}, indent=2) + "\n")
     path.chmod(0o600)
     return True
 

@@ -2,8 +2,14 @@
 
 Subscribers come from the JSON file named by ``MARQUEE_SUBSCRIBERS_FILE``::
 
-    {"subscribers": {"<name>": {"url": "https://…", "secret": "whsec_…",
+    {"subscribers": {"<name>": {"url": "https://…", "secrets": ["whsec_…"],
                                 "events": ["review.published", "review.retracted"]}}}
+
+Each delivery carries one signature per secret in ``webhook-signature`` (``v1,<a> v1,<b>``),
+so a secret rotates without a gap: add the new one, let the receiver move over, remove the
+old. An entry with a single ``"secret"`` (the file's first shape) reads as a list of one.
+A URL is checked when the file is loaded and again, resolved, at each delivery
+(shared/outbound/guard.py).
 
 Each (event, subscriber) pair is one delivery with a stable ``webhook-id``, so a
 receiver can drop duplicates. A delivery lives in Redis (``marquee:delivery:<id>``,
@@ -18,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -27,6 +34,7 @@ import redis
 from standardwebhooks import Webhook
 
 from shared.envelope import dumps
+from shared.outbound.guard import Network, check_url
 
 FAILED_INDEX = "marquee:deliveries:failed"
 RECORD_TTL_SECONDS = 30 * 24 * 3600
@@ -38,7 +46,7 @@ Outcome = Literal["delivered", "retry", "give_up"]
 class Subscriber:
     name: str
     url: str
-    secret: str
+    secrets: tuple[str, ...]  # empty only for a writer's callback without callback_secrets: refused
     events: frozenset[str]
     writer: str | None = None  # a writer's callback hears only about that writer's reviews
 
@@ -46,20 +54,35 @@ class Subscriber:
         return event["type"] in self.events and self.writer in (None, event["data"].get("writer"))
 
 
-def parse_subscribers(data: dict) -> dict[str, Subscriber]:
+def parse_subscribers(data: dict, *, allow: Sequence[Network] = ()) -> dict[str, Subscriber]:
+    """The subscribers file's entries; ``allow`` is MARQUEE_OUTBOUND_ALLOW, for the URL check."""
     subscribers = {}
     for name, entry in (data.get("subscribers") or {}).items():
-        url, secret = entry.get("url", ""), entry.get("secret", "")
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"subscriber {name!r}: url must be http(s)")
-        if not secret.startswith("whsec_"):
-            raise ValueError(f"subscriber {name!r}: secret must start whsec_")
-        Webhook(secret)  # a secret that is not base64 fails now, at load
+        try:
+            check_url(entry.get("url", ""), allow=allow)
+        except ValueError as exc:
+            raise ValueError(f"subscriber {name!r}: url {exc}") from None
+        secrets = _subscriber_secrets(name, entry)
         events = entry.get("events") or []
         if not events or not all(isinstance(e, str) and e.startswith("review.") for e in events):
             raise ValueError(f"subscriber {name!r}: list the event types it wants, e.g. review.published")
-        subscribers[name] = Subscriber(name, url, secret, frozenset(events))
+        subscribers[name] = Subscriber(name, entry["url"], secrets, frozenset(events))
     return subscribers
+
+
+def _subscriber_secrets(name: str, entry: dict) -> tuple[str, ...]:
+    if "secret" in entry and "secrets" in entry:
+        raise ValueError(f"subscriber {name!r}: give secrets (a list), not secret as well")
+    secrets = entry["secrets"] if "secrets" in entry else [entry.get("secret")]
+    if (
+        not isinstance(secrets, list)
+        or not secrets
+        or not all(isinstance(s, str) and s.startswith("whsec_") for s in secrets)
+    ):
+        raise ValueError(f"subscriber {name!r}: secrets must be a list of at least one secret, each starting whsec_")
+    for secret in secrets:
+        Webhook(secret)  # a secret that is not base64 fails now, at load
+    return tuple(secrets)
 
 
 def delivery_id(event: dict, subscriber: str) -> str:
@@ -102,12 +125,16 @@ def _parse_retry_after(value: str) -> float | None:
         return None
 
 
-def sign_delivery(secret: str, *, msg_id: str, body: bytes, now: float | None = None) -> dict[str, str]:
+def sign_delivery(secrets: Sequence[str], *, msg_id: str, body: bytes, now: float | None = None) -> dict[str, str]:
+    """Standard Webhooks headers with a signature by each secret, space-separated: a receiver
+    holding any one of them verifies (standardwebhooks signs with one secret at a time)."""
+    if not secrets:
+        raise ValueError("a delivery needs at least one secret to sign it")
     timestamp = datetime.fromtimestamp(int(now or time.time()), UTC)
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(int(timestamp.timestamp())),
-        "webhook-signature": Webhook(secret).sign(msg_id, timestamp, body.decode()),
+        "webhook-signature": " ".join(Webhook(s).sign(msg_id, timestamp, body.decode()) for s in secrets),
         "content-type": "application/json",
     }
 

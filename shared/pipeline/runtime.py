@@ -69,7 +69,11 @@ class Runtime:
         return announce(event, deliveries=Deliveries(self.states.redis), to=self.recipients())
 
     def recipients(self) -> dict[str, Subscriber]:
-        return recipients(subscribers_file=self.settings.subscribers_file, writers_file=self.settings.writers_file)
+        return recipients(
+            subscribers_file=self.settings.subscribers_file,
+            writers_file=self.settings.writers_file,
+            allow=self.settings.outbound_allow,
+        )
 
 
 @functools.lru_cache(maxsize=1)

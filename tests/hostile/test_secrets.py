@@ -40,7 +40,8 @@ def test_no_secret_appears_anywhere_a_person_or_consumer_can_read(local_stack):
         hook.stop()
 
     writers = json.loads(local_stack.writers_file.read_text())["writers"]
-    secrets = {s for w in writers.values() for s in w["secrets"]} | {subscriber_secret}
+    secrets = {s for w in writers.values() for s in (*w["secrets"], *w.get("callback_secrets", []))}
+    secrets |= {subscriber_secret}
     needles = secrets | {s.removeprefix("whsec_") for s in secrets}  # the key alone counts too
     if token := local_stack.env.get("MARQUEE_OPS_TOKEN"):
         needles.add(token)

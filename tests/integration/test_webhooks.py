@@ -164,8 +164,12 @@ def test_a_writer_with_a_callback_hears_about_their_own_reviews_only(local_stack
 
     callback = receivers(lambda n, r: (200, {}))
     writers = json.loads(local_stack.writers_file.read_text())
-    carol_secret = new_secret()
-    writers["writers"]["carol"] = {"secrets": [carol_secret], "callback_url": callback.url}
+    carol_secret, carol_callback_secret = new_secret(), new_secret()
+    writers["writers"]["carol"] = {
+        "secrets": [carol_secret],
+        "callback_url": callback.url,
+        "callback_secrets": [carol_callback_secret],
+    }
     local_stack.writers_file.write_text(json.dumps(writers))
 
     review = json.loads(fixture_bytes("glasshouse.json"))
@@ -183,4 +187,4 @@ def test_a_writer_with_a_callback_hears_about_their_own_reviews_only(local_stack
     types = {r.json()["data"]["id"]: r.json()["type"] for r in callback.received}
     assert types == {ids[0]: "review.published", ids[1]: "review.rejected"}
     for request in callback.received:
-        Webhook(carol_secret).verify(request.body, request.headers)
+        Webhook(carol_callback_secret).verify(request.body, request.headers)

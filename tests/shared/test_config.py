@@ -80,3 +80,15 @@ def test_the_sweeper_waits_past_the_hard_time_limit_and_looks_more_often_than_it
     get_settings.cache_clear()
     environment.setenv("MARQUEE_SWEEP_STALLED_AFTER", "121")
     assert get_settings().stalled_after == 121
+
+
+def test_outbound_allow_is_comma_separated_ranges_and_a_bad_one_is_named(environment):
+    assert get_settings().outbound_allow == ()
+    get_settings.cache_clear()
+    environment.setenv("MARQUEE_OUTBOUND_ALLOW", "127.0.0.1/32, 10.20.0.0/16,::1/128")
+    assert [str(n) for n in get_settings().outbound_allow] == ["127.0.0.1/32", "10.20.0.0/16", "::1/128"]
+    for bad in ("10.20.0.1/16", "localhost", "10.0.0.0/33"):
+        get_settings.cache_clear()
+        environment.setenv("MARQUEE_OUTBOUND_ALLOW", bad)
+        with pytest.raises(MissingSettingError, match=f"MARQUEE_OUTBOUND_ALLOW: .*{bad}.* is not a CIDR range"):
+            get_settings()

@@ -75,3 +75,39 @@ def test_the_writers_file_is_checked_and_reread_when_it_changes(tmp_path):
 def test_a_bad_writers_file_is_refused_with_the_writer_named(data):
     with pytest.raises(ValueError, match="writer"):
         parse_writers(data)
+
+
+def test_callbacks_have_secrets_of_their_own_apart_from_the_submitting_ones():
+    inbound, outbound_old, outbound_new = new_secret(), new_secret(), new_secret()
+    entry = {"secrets": [inbound], "callback_url": "https://cms.example/hooks", "callback_secrets": [outbound_old]}
+    writer = parse_writers({"writers": {"alice": entry}})["alice"]
+    assert writer.secrets == (inbound,) and writer.callback_secrets == (outbound_old,)
+    rotating = parse_writers({"writers": {"alice": entry | {"callback_secrets": [outbound_old, outbound_new]}}})
+    assert rotating["alice"].callback_secrets == (outbound_old, outbound_new)
+    # The callback secrets never verify a submission.
+    assert not verify_signature(writer, BODY, headers_for(outbound_old))
+    assert verify_signature(writer, BODY, headers_for(inbound))
+
+
+def test_an_entry_from_before_callback_secrets_still_submits():
+    secret = new_secret()
+    old = {"writers": {"alice": {"secrets": [secret], "callback_url": "https://cms.example/hooks"}}}
+    writer = parse_writers(old)["alice"]
+    assert writer.callback_secrets == () and verify_signature(writer, BODY, headers_for(secret))
+
+
+@pytest.mark.parametrize(
+    ("callback_secrets", "problem"),
+    [
+        ("whsec_abc", "must be a list"),
+        (["plain-password"], "each starting whsec_"),
+        ("same as inbound", "must not also be in secrets"),
+    ],
+)
+def test_bad_callback_secrets_are_refused_naming_the_writer(callback_secrets, problem):
+    inbound = new_secret()
+    if callback_secrets == "same as inbound":
+        callback_secrets = [inbound]
+    data = {"writers": {"alice": {"secrets": [inbound], "callback_secrets": callback_secrets}}}
+    with pytest.raises(ValueError, match=f"writer 'alice': .*{problem}"):
+        parse_writers(data)

@@ -41,6 +41,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def rewrite(path: Path, text: str) -> None:
+    """Replace a watched file's text, with a new mtime even on a coarse-clocked filesystem."""
+    before = path.stat().st_mtime
+    path.write_text(text)
+    later = max(before + 1, time.time())
+    os.utime(path, (later, later))
+
+
 def launched(process: subprocess.Popen | None) -> subprocess.Popen:
     """``process``, which a test or bench holds once it has started it."""
     assert process is not None, "the process has not been started"
@@ -211,12 +219,12 @@ class Stack:
         publish_url: str,
         public_base_url: str | None = None,
         extra_env: dict[str, str] | None = None,
-        include: str = "tests.support.pause",
+        include: str = "tests.support.pause,tests.support.hosts",
         concurrency: int = 1,
     ):
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.include = include  # test-only worker modules (pause, poison), loaded by celery --include
+        self.include = include  # test-only worker modules (pause, hosts, poison), loaded by celery --include
         self.concurrency = concurrency
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -243,6 +251,9 @@ class Stack:
         # Re-read on change, so a test can add subscribers to a running stack.
         self.subscribers_file = self.dir / "subscribers.json"
         self.subscribers_file.write_text(json.dumps({"subscribers": {}}))
+        # Names the workers resolve without DNS (tests/support/hosts.py), for the SSRF guard's tests.
+        self.hosts_file = self.dir / "hosts.json"
+        self.hosts_file.write_text("{}")
         self.redis = redis.Redis.from_url(redis_url, decode_responses=True)
         self.env = {
             **os.environ,
@@ -256,6 +267,10 @@ class Stack:
             "MARQUEE_TEST_PAUSE_DIR": str(self.pause_dir),
             "MARQUEE_SUBSCRIBERS_FILE": str(self.subscribers_file),
             "MARQUEE_RELEASE_INTERVAL": "1",
+            # The receivers listen on 127.0.0.1, which the SSRF guard refuses unless allowed;
+            # the rest of loopback (127.0.0.2, ::1) stays refused, for the guard's own tests.
+            "MARQUEE_OUTBOUND_ALLOW": "127.0.0.1/32",
+            "MARQUEE_TEST_HOSTS_FILE": str(self.hosts_file),
             **(extra_env or {}),
         }
         self.ingest: subprocess.Popen | None = None
@@ -308,12 +323,14 @@ class Stack:
         """Add an outbound webhook subscriber; return its secret."""
         data = json.loads(self.subscribers_file.read_text())
         secret = new_secret()
-        data["subscribers"][name] = {"url": url, "secret": secret, "events": list(events)}
-        before = self.subscribers_file.stat().st_mtime
-        self.subscribers_file.write_text(json.dumps(data))
-        later = max(before + 1, time.time())  # a new mtime even on a coarse-clocked filesystem
-        os.utime(self.subscribers_file, (later, later))
+        data["subscribers"][name] = {"url": url, "secrets": [secret], "events": list(events)}
+        rewrite(self.subscribers_file, json.dumps(data))
         return secret
+
+    def add_host(self, name: str, *addresses: str) -> None:
+        """Make ``name`` resolve to ``addresses`` in the workers (tests/support/hosts.py)."""
+        hosts = json.loads(self.hosts_file.read_text())
+        rewrite(self.hosts_file, json.dumps(hosts | {name: list(addresses)}))
 
     def python(self, code: str) -> subprocess.CompletedProcess:
         """Run Python code in a process configured as the services are."""

@@ -24,6 +24,8 @@ class Receiver:
 
     respond: Callable[[int, Received], tuple[int, dict[str, str]]]
     received: list[Received] = field(default_factory=list)
+    host: str = "127.0.0.1"  # another loopback address (127.0.0.2) for the SSRF guard's tests
+    port: int = 0
 
     def __post_init__(self):
         receiver = self
@@ -43,8 +45,9 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.server = ThreadingHTTPServer((self.host, self.port), Handler)
+        self.port = self.server.server_address[1]
+        self.url = f"http://{self.host}:{self.port}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

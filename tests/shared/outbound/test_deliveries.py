@@ -2,9 +2,10 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from ipaddress import ip_network
 
 import pytest
-from standardwebhooks import Webhook
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from shared.envelope import envelope
 from shared.outbound.deliveries import (
@@ -81,12 +82,25 @@ def test_the_body_is_the_envelope_and_verifies():
     assert payload == EVENT  # the very envelope the stream holds: one parser for both
     assert payload["data"]["errors"] == [{"field": "rating", "message": "too high"}]
     assert violations(payload) == []
-    headers = sign_delivery(secret, msg_id="msg_x", body=body, now=time.time())
+    headers = sign_delivery([secret], msg_id="msg_x", body=body, now=time.time())
     Webhook(secret).verify(body, headers)  # raises if the signature were wrong
 
 
+def test_during_a_rotation_each_secret_signs_and_either_verifies_alone():
+    old, new, stranger = new_secret(), new_secret(), new_secret()
+    body = webhook_body(EVENT)
+    headers = sign_delivery([old, new], msg_id="msg_x", body=body, now=time.time())
+    assert [s.split(",")[0] for s in headers["webhook-signature"].split(" ")] == ["v1", "v1"]
+    Webhook(old).verify(body, headers)
+    Webhook(new).verify(body, headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(stranger).verify(body, headers)
+    with pytest.raises(ValueError, match="at least one secret"):
+        sign_delivery([], msg_id="msg_x", body=body)
+
+
 def test_a_writers_callback_wants_only_that_writers_events():
-    callback = Subscriber("writer:alice", "https://a.example", new_secret(), frozenset({"review.rejected"}), "alice")
+    callback = Subscriber("writer:alice", "https://a.example", (new_secret(),), frozenset({"review.rejected"}), "alice")
     assert callback.wants(EVENT)
     assert not callback.wants(dict(EVENT, data=EVENT["data"] | {"writer": "bob"}))
     assert not callback.wants(dict(EVENT, type="review.failed"))
@@ -97,9 +111,35 @@ def test_a_writers_callback_wants_only_that_writers_events():
     [
         {"url": "ftp://x", "secret": new_secret(), "events": ["review.published"]},
         {"url": "https://x", "secret": "plain", "events": ["review.published"]},
+        {"url": "https://x", "secrets": [], "events": ["review.published"]},
+        {"url": "https://x", "secrets": "whsec_abc", "events": ["review.published"]},
+        {"url": "https://x", "secret": new_secret(), "secrets": [new_secret()], "events": ["review.published"]},
         {"url": "https://x", "secret": new_secret(), "events": []},
+        {"url": "http://169.254.169.254/latest/meta-data/", "secrets": [new_secret()], "events": ["review.published"]},
+        {"url": "http://2130706433/", "secrets": [new_secret()], "events": ["review.published"]},
     ],
 )
 def test_bad_subscribers_are_refused_by_name(entry):
     with pytest.raises(ValueError, match="subscriber 'site'"):
         parse_subscribers({"subscribers": {"site": entry}})
+
+
+def test_a_subscriber_has_a_list_of_secrets_and_the_first_shape_still_reads():
+    old, new = new_secret(), new_secret()
+    events = ["review.published"]
+    rotating = parse_subscribers(
+        {"subscribers": {"site": {"url": "https://x.example", "secrets": [old, new], "events": events}}}
+    )
+    assert rotating["site"].secrets == (old, new)
+    first_shape = parse_subscribers(
+        {"subscribers": {"site": {"url": "https://x.example", "secret": old, "events": events}}}
+    )
+    assert first_shape["site"].secrets == (old,)
+
+
+def test_a_subscriber_url_is_refused_at_load_saying_where_it_leads_unless_its_range_is_allowed():
+    entry = {"url": "http://10.1.2.3:8080/in", "secrets": [new_secret()], "events": ["review.published"]}
+    with pytest.raises(ValueError, match=r"subscriber 'partner': url .* leads to 10\.1\.2\.3, a private address"):
+        parse_subscribers({"subscribers": {"partner": entry}})
+    allowed = parse_subscribers({"subscribers": {"partner": entry}}, allow=(ip_network("10.1.0.0/16"),))
+    assert allowed["partner"].url == entry["url"]

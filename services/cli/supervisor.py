@@ -355,7 +355,11 @@ def run_stack(root: Path) -> None:
     env.setdefault("MARQUEE_PUBLIC_BASE_URL", f"{ingest_url}/site")
     writers_file = Path(env.setdefault("MARQUEE_WRITERS_FILE", str(stack.var / "writers.json")))
     created = ensure_writers_file(writers_file)
-    env.setdefault("MARQUEE_OPS_TOKEN", ensure_ops_token(stack.var / "ops-token"))
+    # /ops and /metrics refuse everyone without a token (services/ingest/ops.py), so the stack
+    # always has one: yours if set, else the checkout's own, kept in var/ops-token.
+    token_source = "MARQUEE_OPS_TOKEN" if env.get("MARQUEE_OPS_TOKEN") else "var/ops-token"
+    if not env.get("MARQUEE_OPS_TOKEN"):
+        env["MARQUEE_OPS_TOKEN"] = ensure_ops_token(stack.var / "ops-token")
 
     stack.add("ingest", [sys.executable, "-m", "services.cli.main", "ingest"])
     for queue in QUEUES:
@@ -404,7 +408,8 @@ def run_stack(root: Path) -> None:
         _welcome(ingest_url, writers_file, created, env["MARQUEE_PUBLISH_URL"])
         # The token itself is a secret: say where it is, never print it.
         print(
-            f"Operations: {ingest_url}/ops  (any user name; the password is the ops token in var/ops-token),\n"
+            f"Operations: {ingest_url}/ops  (any user name; the password is the ops token in {token_source}),\n"
+            f"            {ingest_url}/metrics  (Authorization: Bearer <the same token>),\n"
             f"            or `marquee queues`, `failed`, `retry`, `reconcile`.\n",
             flush=True,
         )

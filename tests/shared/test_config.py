@@ -54,3 +54,21 @@ def test_retention_keeps_at_least_the_live_revision_and_no_negative_age(environm
             scoped.setenv(name, value)
             with pytest.raises(MissingSettingError, match=name):
                 get_settings()
+
+
+def test_an_ops_token_is_long_enough_or_unset(environment):
+    assert get_settings().ops_token is None
+    for blank in ("", "short-but-set"):
+        get_settings.cache_clear()
+        with environment.context() as scoped:
+            scoped.setenv("MARQUEE_OPS_TOKEN", blank)
+            if blank:
+                with pytest.raises(MissingSettingError, match=r"MARQUEE_OPS_TOKEN: .*at least 16") as caught:
+                    get_settings()
+                assert blank not in str(caught.value)  # the message never echoes a secret
+            else:
+                assert get_settings().ops_token is None  # a blank variable is no token
+    get_settings.cache_clear()
+    environment.setenv("MARQUEE_OPS_TOKEN", "t" * 16)
+    assert get_settings().ops_token == "t" * 16
+    assert "t" * 16 not in repr(get_settings())

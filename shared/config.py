@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+OPS_TOKEN_MIN_LENGTH = 16
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MARQUEE_", extra="ignore")
@@ -62,8 +64,11 @@ class Settings(BaseSettings):
     # are let through as well, e.g. a partner on a private network, or loopback in tests.
     outbound_allow: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
 
-    # The /ops dashboard and /metrics of the ingest service; unset, /ops is disabled.
-    ops_token: str | None = Field(default=None, repr=False, description="Bearer token (or Basic password) for /ops.")
+    # The /ops dashboard and /metrics of the ingest service. Unset, both refuse every request
+    # (401): they are never served open (services/ingest/ops.py says why).
+    ops_token: str | None = Field(
+        default=None, repr=False, description="Bearer token (or Basic password) for /ops and /metrics."
+    )
 
     # Some S3-compatible servers reject botocore's newer default checksum headers.
     s3_checksum_calculation: Literal["when_supported", "when_required"] = "when_supported"
@@ -85,6 +90,21 @@ class Settings(BaseSettings):
                     f"{part!r} is not a CIDR range ({exc}); give comma-separated ranges, e.g. 10.1.0.0/16,127.0.0.1/32"
                 ) from None
         return tuple(ranges)
+
+    @field_validator("ops_token")
+    @classmethod
+    def _check_ops_token(cls, token: str | None) -> str | None:
+        # An empty value is a variable left blank: as good as unset. A short one is a mistake
+        # to stop at start-up, not a door to leave half open. The message never echoes it.
+        if not token:
+            return None
+        if "REPLACE_ME" in token:  # deploy/k8s/secret.template.yaml's placeholder, published
+            raise ValueError("is still the template's placeholder; set a token of your own")
+        if len(token) < OPS_TOKEN_MIN_LENGTH:
+            raise ValueError(
+                f"must be at least {OPS_TOKEN_MIN_LENGTH} characters (e.g. the output of `openssl rand -hex 32`)"
+            )
+        return token
 
     @model_validator(mode="after")
     def _check_timeouts(self) -> Settings:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import cast
@@ -26,6 +26,7 @@ from shared.errors import Problem
 from shared.models import State
 from shared.observability import logs
 from shared.observability.metrics import COUNTERS_KEY, count_accepted, on_transition, outcome_field
+from shared.slugs import is_variant_of, variant
 
 log = logging.getLogger("marquee.state")
 
@@ -119,17 +120,33 @@ redis.call('ZADD', KEYS[4], t[1] + t[2] / 1000000, ARGV[1])
 return false
 """
 
-# KEYS: the slug's hash. ARGV: owner ("" for none known), revision, first published ("" for
-# none). After Redis lost its data: what is set stays (a claim made since is kept); the
-# counter only ever moves up.
+# KEYS: the slug's hash, its base slug's variants. ARGV: owner ("" for none known),
+# revision, first published ("" for none), the slug if it is a variant of that base ("").
+# After Redis lost its data: what is set stays (a claim made since is kept); the counter
+# only ever moves up; a variant is remembered for its owner only if the slug is theirs.
 _RESTORE_SLUG = """
 local owner = 0
 if ARGV[1] ~= '' then owner = redis.call('HSETNX', KEYS[1], 'owner', ARGV[1]) end
 if ARGV[3] ~= '' then redis.call('HSETNX', KEYS[1], 'first_published', ARGV[3]) end
 local current = tonumber(redis.call('HGET', KEYS[1], 'revision') or '0')
 if tonumber(ARGV[2]) > current then redis.call('HSET', KEYS[1], 'revision', ARGV[2]) end
+if ARGV[4] ~= '' and ARGV[1] ~= '' and redis.call('HGET', KEYS[1], 'owner') == ARGV[1] then
+  redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[4])
+end
 return owner
 """
+
+# KEYS: a base slug's variants (owner → the variant slug they hold). ARGV: owner, the
+# variant recorded now as far as the caller knows ("" for none), the new one. Records the
+# new one only if the record is still what the caller saw; returns what it holds after.
+_RECORD_VARIANT = """
+local current = redis.call('HGET', KEYS[1], ARGV[1]) or ''
+if current ~= ARGV[2] then return current end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return ARGV[3]
+"""
+
+VARIANT_DRAWS = 8  # random suffixes tried before giving up (each one taken is a 1 in 36^6 event)
 
 # KEYS: the webhook-id's claim, hash, history, active index. ARGV: the id that made them. Removes them
 # only if that id still holds the claim.
@@ -150,6 +167,15 @@ def _hash(id: str) -> str:
 
 def _history(id: str) -> str:
     return f"marquee:sub:{id}:history"
+
+
+def _slug_key(slug: str) -> str:
+    return f"marquee:slug:{slug}"
+
+
+def _variants_key(base: str) -> str:
+    """The variants of ``base`` and their owners. Slugs hold no ':', so no slug's own key is this."""
+    return f"marquee:slug:{base}:variants"
 
 
 def webhook_key(writer: str, webhook_id: str) -> str:
@@ -182,6 +208,7 @@ class SubmissionStates:
         self._create = client.register_script(_CREATE)
         self._forget = client.register_script(_FORGET)
         self._restore_slug = client.register_script(_RESTORE_SLUG)
+        self._record_variant = client.register_script(_RECORD_VARIANT)
         self._note = client.register_script(_NOTE)
 
     def create(self, id: str, *, writer: str, webhook_id: str, received_at: str) -> str | None:
@@ -382,7 +409,41 @@ class SubmissionStates:
 
     def claim_slug(self, slug: str, *, owner: str) -> bool:
         """Reserve ``slug`` for ``owner``; True if it is free or already theirs."""
-        return self._set_once(f"marquee:slug:{slug}", "owner", owner) == owner
+        return self._set_once(_slug_key(slug), "owner", owner) == owner
+
+    def slug_owner(self, slug: str) -> str | None:
+        """Who holds ``slug``, as far as Redis knows."""
+        return cast("str | None", self.redis.hget(_slug_key(slug), "owner"))  # decoded: str
+
+    def place_slug(
+        self, base: str, *, owner: str, draw: Callable[[str], str] = variant, draws: int = VARIANT_DRAWS
+    ) -> str | None:
+        """The slug ``owner``'s review is published at, claimed for them: ``base`` if free or
+        theirs, else the variant of it they were given before, else a fresh one (``draw``).
+
+        Every claim is checked: a slug someone else holds is never returned. A variant is
+        claimed before it is recorded, so a record never names a slug its owner lacks; two
+        submissions of one owner racing end on the one recorded first. None only when
+        ``draws`` fresh variants were all taken."""
+        if self.claim_slug(base, owner=owner):
+            return base
+        key = _variants_key(base)
+        known = cast("str", self.redis.hget(key, owner) or "")  # decoded: str
+        if known and self.claim_slug(known, owner=owner):
+            return known
+        # None yet, or a record naming a slug another holds (claimed while Redis had lost
+        # this one, before reconcile put it back): a fresh variant replaces it.
+        for _ in range(draws):
+            candidate = draw(base)
+            if not self.claim_slug(candidate, owner=owner):
+                continue  # held by someone else: never theirs to lose
+            recorded = cast("str", self._record_variant(keys=[key], args=[owner, known, candidate]))
+            if recorded == candidate:
+                return candidate
+            if recorded and self.claim_slug(recorded, owner=owner):
+                return recorded  # the same owner's other submission recorded its variant first
+            known = recorded
+        return None
 
     def next_revision(self, slug: str, *, published: int) -> int:
         """The next revision at ``slug``; ``published`` (from the store) seeds a lost counter."""
@@ -408,12 +469,18 @@ class SubmissionStates:
                 pipe.hexists(f"marquee:slug:{slug}", "owner")
             return [bool(known) for known in pipe.execute()]
 
-    def restore_slug(self, slug: str, *, owner: str | None, revision: int, first_published: str = "") -> bool:
+    def restore_slug(
+        self, slug: str, *, owner: str | None, revision: int, first_published: str = "", base: str | None = None
+    ) -> bool:
         """After Redis lost its data: ``slug`` is ``owner``'s again (unless claimed since), its
         revision counter at least ``revision``, its first publication ``first_published``
-        (unless set since). True if the owner was set here."""
-        args: list[str | int] = [owner or "", revision, first_published]
-        return bool(self._restore_slug(keys=[f"marquee:slug:{slug}"], args=args))
+        (unless set since), and, if it is a variant of ``base`` (the slug the owner's title
+        and year make), the variant the owner's next submission of the film lands on again.
+        True if the owner was set here."""
+        variant_slug = slug if base and is_variant_of(slug, base) else ""
+        args: list[str | int] = [owner or "", revision, first_published, variant_slug]
+        keys = [_slug_key(slug), _variants_key(base or slug)]
+        return bool(self._restore_slug(keys=keys, args=args))
 
     def first_published(self, slug: str, *, candidate: str) -> str:
         """When the review at ``slug`` was first published: ``candidate`` unless set before."""

@@ -7,6 +7,20 @@ an object whole or not at all, so a reader never sees half a file.
 An S3 failure that may pass (a 5xx, throttling, a reset or timed-out connection, a body
 cut short) is StorageUnavailable, which stages retry; botocore retries each call, and
 S3Store.get also retries a GET whose body breaks off, which botocore does not.
+
+A directory store writes through shared/files.py: each file under a temporary name,
+fsynced, renamed, and its directory fsynced, so what was written survives a crash. Its
+modes depend on what it holds. The archive (private, the default) is 0600 files in 0700
+directories, whatever the umask: unpublished and embargoed reviews, and the requests as
+writers sent them, are nobody else's on the machine. The publish store (``public=True``)
+is 0644 files in 0755 directories: it *is* the public site, and the web server that
+serves it (nginx, a CDN's origin, ``make run``'s /site/) usually runs as another user,
+so it must be able to read it; nothing in it is secret, and an embargoed review reaches
+it only when the embargo lifts.
+
+A copy from the archive into the publish store is a hard link (one inode, two names), so
+the archive's name of a published asset has the public mode too; the archive's 0700
+directories still keep everyone else from reaching it by that name.
 """
 
 from __future__ import annotations
@@ -15,9 +29,9 @@ import base64
 import contextlib
 import hashlib
 import http.client
-import itertools
 import os
 import random
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +45,17 @@ import botocore.exceptions
 import urllib3.exceptions
 
 from shared.errors import ObjectNotFound, StorageUnavailable
+from shared.files import (
+    PRIVATE_DIR,
+    PRIVATE_FILE,
+    PUBLIC_DIR,
+    PUBLIC_FILE,
+    make_dirs,
+    make_private_dir,
+    replace_durably,
+    temporary_beside,
+    write_atomic,
+)
 
 # botocore's request_checksum_calculation and response_checksum_validation
 ChecksumCalculation = Literal["when_supported", "when_required"]
@@ -79,44 +104,22 @@ def check_key(key: str) -> str:
     return key
 
 
-_TMP_SEQUENCE = itertools.count()  # next() on a count is atomic under the GIL
-
-
-def _beside(path: Path) -> Path:
-    """A temporary name next to ``path``, unique per process and call; readers skip ".tmp-" files."""
-    return path.parent / f".tmp-{os.getpid()}-{next(_TMP_SEQUENCE)}-{path.name}"
-
-
 class LocalStore:
-    def __init__(self, root: Path, url: str):
+    def __init__(self, root: Path, url: str, *, public: bool = False):
         self.root = root
         self.url = url
+        self.public = public
+        self.file_mode, self.dir_mode = (PUBLIC_FILE, PUBLIC_DIR) if public else (PRIVATE_FILE, PRIVATE_DIR)
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
     def put(self, key: str, data: bytes, *, content_type: str, cache_control: str | None = None) -> None:
-        path = self._path(key)
-        # Write beside the target and rename: readers see the old file or the new, never
-        # half. The temporary name is unique per process and call, so O_EXCL never meets
-        # an existing file (tempfile.mkstemp's random names and retries cost more than the
-        # write itself on the ingest's hot path).
-        tmp = _beside(path)
+        # Durable before it is visible, and the rename durable too: an accepted request
+        # survives a crash (shared/files.py).
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-            try:
-                os.fchmod(fd, 0o644)  # as every published file should be, whatever the umask
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)  # durable before it is visible: an accepted request survives a crash
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
+            write_atomic(self._path(key), data, mode=self.file_mode, dir_mode=self.dir_mode)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
             raise StorageUnavailable(f"cannot write {key}: {exc.strerror}") from exc
 
     def get(self, key: str) -> bytes:
@@ -154,9 +157,9 @@ class LocalStore:
         path, origin = self._path(key), source._path(source_key)
         # Linked beside the target and renamed over it, as put writes. Sharing the inode is
         # safe because no store changes a file in place: put and copy replace it whole.
-        tmp = _beside(path)
+        tmp = temporary_beside(path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs(path.parent, mode=self.dir_mode)
             os.link(origin, tmp)
         except FileNotFoundError:
             raise ObjectNotFound(source_key) from None
@@ -164,7 +167,11 @@ class LocalStore:
             self.put(key, source.get(source_key), content_type=content_type, cache_control=cache_control)
             return
         try:
-            os.replace(tmp, path)
+            if not self._takes_mode_of(tmp):
+                tmp.unlink()  # a private copy of a public file: its own bytes, its own mode
+                self.put(key, source.get(source_key), content_type=content_type, cache_control=cache_control)
+                return
+            replace_durably(tmp, path)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink()
@@ -173,6 +180,19 @@ class LocalStore:
         # leaves the temporary name behind.
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+    def _takes_mode_of(self, linked: Path) -> bool:
+        """Whether a file linked in here has (or now has) this store's mode.
+
+        Into the publish store, a private archive file is opened up to 0644: it is being
+        published. Into the archive, a public file is not closed down, which would hide it
+        from the web server: the caller copies its bytes instead."""
+        if stat.S_IMODE(linked.stat().st_mode) == self.file_mode:
+            return True
+        if not self.public:
+            return False
+        os.chmod(linked, self.file_mode)
+        return True
 
     def list(self, prefix: str) -> list[str]:
         base = self._path(prefix.rstrip("/"))
@@ -389,10 +409,13 @@ class S3Store:
 def open_store(
     url: str,
     *,
+    public: bool = False,
     checksum_calculation: ChecksumCalculation = "when_supported",
     timeout: float = 20.0,
     max_attempts: int = 5,
 ) -> Store:
+    """The store at ``url``. ``public``: the publish store, whose files a directory store
+    leaves world-readable (see above); S3 buckets keep their own policy either way."""
     parsed = urlparse(url)
     if parsed.scheme == "s3":
         if not parsed.netloc:
@@ -407,6 +430,9 @@ def open_store(
         )
     if parsed.scheme in ("file", ""):
         root = Path(parsed.path if parsed.scheme == "file" else url).resolve()
-        root.mkdir(parents=True, exist_ok=True)
-        return LocalStore(root, url)
+        if public:
+            make_dirs(root, mode=PUBLIC_DIR)
+        else:
+            make_private_dir(root)
+        return LocalStore(root, url, public=public)
     raise ValueError(f"store URL {url!r}: use s3://bucket/prefix, file:///path or a plain path")

@@ -7,6 +7,8 @@ import os
 import secrets
 from pathlib import Path
 
+from shared.files import write_atomic
+
 
 def use_local_stack(root: Path | None = None) -> dict | None:
     """Default the settings to the ``make run`` stack of this checkout, if one is running.
@@ -38,9 +40,6 @@ def ensure_ops_token(path: Path) -> str:
     """The ``marquee run`` stack's ops token: read from ``path``, made there (mode 0600) the first time."""
     if path.exists() and (token := path.read_text().strip()):
         return token
-    path.parent.mkdir(parents=True, exist_ok=True)
     token = "mqops_" + secrets.token_urlsafe(24)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(token + "\n")
+    write_atomic(path, (token + "\n").encode())  # 0600 from the first byte, in a 0700 var/
     return token

@@ -24,6 +24,21 @@ var/supervisord.conf status`` works while it runs), waits for the ingest service
 writes ``var/stack.json``, which the other ``marquee`` commands read. The first Ctrl-C or
 SIGTERM asks supervisord to stop; any more are ignored, so a stop always completes.
 
+Everything under ``var/`` is private to the account that runs it, whatever its umask:
+``var/`` and the directories in it are 0700, the files Marquee writes there (writers file,
+ops token, ``stack.json``, supervisord's configuration) 0600, each written whole and
+fsynced (shared/files.py). supervisord starts with umask 077, which every child inherits,
+so Redis' append-only files, the logs and beat's schedule are private too. The archive
+(``var/archive``) keeps those modes itself; the publish store (``var/publish``) is the
+public site, 0644/0755 (shared/storage.py says why), behind ``var/``'s 0700 all the same.
+
+The stack has an ops token: /ops and /metrics refuse everyone without one
+(services/ingest/ops.py), and a loopback address is no reason to open them (a proxy or a
+port-forward on the same machine makes it reachable). It is ``MARQUEE_OPS_TOKEN`` if set,
+else the checkout's own, made once in ``var/ops-token`` and kept across runs so a
+browser's saved password and a local Prometheus keep working. It is never printed:
+``marquee run`` says where it is.
+
 An event listener, this module run as ``python -m services.cli.supervisor listen``, notes
 each unexpected exit and retry in ``var/log/watch.log`` (``marquee run`` prints the lines as
 they come), and when a child goes FATAL records its name and stops the stack: ``marquee
@@ -53,6 +68,7 @@ import httpx
 import redis
 
 from services.cli.localstack import ensure_ops_token
+from shared.files import make_private_dir, write_atomic
 from shared.queues import QUEUES
 from shared.writers import new_secret
 
@@ -96,10 +112,9 @@ def ensure_writers_file(path: Path) -> bool:
     ``callback_url`` is all a callback needs (shared/writers.py)."""
     if path.exists():
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # 0600 from the first byte: it holds the writer's webhook secrets.
     dev = {"secrets": [new_secret()], "callback_secrets": [new_secret()]}
-    path.write_text(json.dumps({"writers": {"dev": dev}}, indent=2) + "\n")
-    path.chmod(0o600)
+    write_atomic(path, (json.dumps({"writers": {"dev": dev}}, indent=2) + "\n").encode())
     return True
 
 
@@ -198,7 +213,7 @@ stderr_logfile_maxbytes=0
             parts.append(self._program(name, argv, priority=200 + index, autostart=False))
         # One group, so supervisord stops them all at once and Redis only after them.
         parts.append(f"\n[group:marquee]\nprograms={','.join(name for name, _ in self.programs)}\npriority=200\n")
-        self.config.write_text("".join(parts))
+        write_atomic(self.config, "".join(parts).encode())
 
     def start(self, env: dict[str, str]) -> None:
         parent = os.getpid()
@@ -208,6 +223,8 @@ stderr_logfile_maxbytes=0
             libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: stop the stack if marquee run dies
             if os.getppid() != parent:  # it died before that took effect
                 os._exit(1)
+            # Inherited by supervisord and all it starts: Redis' files, the logs, beat's schedule.
+            os.umask(0o077)
             # Ctrl-C and SIGTERM are ignored in marquee run from its first one; not here.
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -323,7 +340,8 @@ def run_stack(root: Path) -> None:
     signal.signal(signal.SIGTERM, on_signal)
 
     stack = Stack(root)
-    stack.logs.mkdir(parents=True, exist_ok=True)
+    make_private_dir(stack.var)
+    make_private_dir(stack.logs)
     env = dict(os.environ)
 
     if "MARQUEE_REDIS_URL" not in env:
@@ -334,7 +352,7 @@ def run_stack(root: Path) -> None:
                 "or set MARQUEE_REDIS_URL to a Redis you run"
             )
         port = free_port()
-        (stack.var / "redis").mkdir(parents=True, exist_ok=True)
+        make_private_dir(stack.var / "redis")
         stack.redis = [
             server,
             "--bind",
@@ -359,7 +377,11 @@ def run_stack(root: Path) -> None:
     env.setdefault("MARQUEE_PUBLIC_BASE_URL", f"{ingest_url}/site")
     writers_file = Path(env.setdefault("MARQUEE_WRITERS_FILE", str(stack.var / "writers.json")))
     created = ensure_writers_file(writers_file)
-    env.setdefault("MARQUEE_OPS_TOKEN", ensure_ops_token(stack.var / "ops-token"))
+    # /ops and /metrics refuse everyone without a token (services/ingest/ops.py), so the stack
+    # always has one: yours if set, else the checkout's own, kept in var/ops-token.
+    token_source = "MARQUEE_OPS_TOKEN" if env.get("MARQUEE_OPS_TOKEN") else "var/ops-token"
+    if not env.get("MARQUEE_OPS_TOKEN"):
+        env["MARQUEE_OPS_TOKEN"] = ensure_ops_token(stack.var / "ops-token")
 
     stack.add("ingest", [sys.executable, "-m", "services.cli.main", "ingest"])
     for queue in QUEUES:
@@ -396,19 +418,17 @@ def run_stack(root: Path) -> None:
             what="the ingest service",
             stop=stop,
         )
-        (stack.var / "stack.json").write_text(
-            json.dumps(
-                {
-                    "ingest_url": ingest_url,
-                    "redis_url": env["MARQUEE_REDIS_URL"],
-                    "writers_file": str(writers_file),
-                }
-            )
-        )
+        stack_file = {
+            "ingest_url": ingest_url,
+            "redis_url": env["MARQUEE_REDIS_URL"],
+            "writers_file": str(writers_file),
+        }
+        write_atomic(stack.var / "stack.json", json.dumps(stack_file).encode())  # a Redis URL may hold a password
         _welcome(ingest_url, writers_file, created, env["MARQUEE_PUBLISH_URL"])
         # The token itself is a secret: say where it is, never print it.
         print(
-            f"Operations: {ingest_url}/ops  (any user name; the password is the ops token in var/ops-token),\n"
+            f"Operations: {ingest_url}/ops  (any user name; the password is the ops token in {token_source}),\n"
+            f"            {ingest_url}/metrics  (Authorization: Bearer <the same token>),\n"
             f"            or `marquee queues`, `failed`, `retry`, `reconcile`.\n",
             flush=True,
         )
@@ -467,7 +487,7 @@ def listen(fatal_file: Path) -> None:
             # supervisord waits a second longer each time; after the last it gives up (FATAL).
             _say(f"{name} exited while starting; trying again in {tries} s (see var/log/{name}.log)")
         elif event == "PROCESS_STATE_FATAL":
-            fatal_file.write_text(name + "\n")
+            write_atomic(fatal_file, (name + "\n").encode())
             os.kill(os.getppid(), signal.SIGTERM)  # supervisord: stop everything
         childutils.listener.ok(sys.stdout)
 

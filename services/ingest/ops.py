@@ -5,10 +5,19 @@ their time went, and every failure with a Retry button. It is server-rendered
 (Jinja2, autoescaped), needs no JavaScript (it refreshes itself with a meta
 refresh) and loads nothing from elsewhere (a strict Content-Security-Policy).
 
-Access takes the ops token (``MARQUEE_OPS_TOKEN``): ``Authorization: Bearer <token>``,
-or HTTP Basic with the token as the password (any user name), which is what a browser
-asks for. Without a token set, /ops answers 503 saying it is disabled, and /metrics
-is open; with one, /metrics takes it too. Tokens are compared in constant time.
+Access takes the ops token (``MARQUEE_OPS_TOKEN``, 16 characters or more; shared/config.py
+refuses a shorter one at start-up): ``Authorization: Bearer <token>``, or HTTP Basic with
+the token as the password (any user name), which is what a browser asks for. Tokens are
+compared in constant time.
+
+Without a token set, /ops and /metrics refuse every request (401, with a
+``WWW-Authenticate`` challenge and a body saying the server has no token): they are
+never served open. Not even on a loopback address: "only this machine can reach it" stops
+being true behind a reverse proxy on the same host, ``docker run -p``, or ``kubectl
+port-forward``, and the process cannot tell. /metrics names every queue, writer-visible
+counts and failure rates; /ops can replay work. ``marquee run`` (services/cli/supervisor.py)
+therefore gives its stack a token, made once in ``var/ops-token`` (mode 0600) and never
+printed, and Compose and the Kubernetes manifests refuse to start ingest without one.
 
 A browser sends Basic credentials by itself, to any site's form that posts here, so
 a POST authenticated that way must also carry the form's CSRF token (an HMAC of the
@@ -26,6 +35,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +48,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from shared import operations as ops
-from shared.config import get_settings
+from shared.config import OPS_TOKEN_MIN_LENGTH, get_settings
 from shared.keys import is_submission_id
 from shared.observability import logs
 from shared.observability.metrics import totals
@@ -46,7 +56,8 @@ from shared.operations.collector import RedisCollector
 from shared.queues import QUEUES, TASK_QUEUES
 from shared.state import now_iso
 
-MIN_TOKEN_LENGTH = 16
+log = logging.getLogger("marquee.ops")
+
 DEFAULT_REFRESH_SECONDS = 5
 REALM = 'Basic realm="Marquee ops", charset="UTF-8"'
 SECURITY_HEADERS = {
@@ -96,8 +107,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def _token() -> str | None:
-    token = get_settings().ops_token
-    return token if token and len(token) >= MIN_TOKEN_LENGTH else None
+    return get_settings().ops_token
 
 
 def csrf_token(token: str) -> str:
@@ -127,27 +137,29 @@ def _disabled(detail: str) -> Response:
     )
 
 
-def _unauthorized() -> Response:
+NEEDS_TOKEN = "The ops token is required: Authorization: Bearer <token>, or the token as the Basic password.\n"
+NO_TOKEN = (
+    "This server has no ops token, so /ops and /metrics refuse everyone. Set MARQUEE_OPS_TOKEN "
+    f"({OPS_TOKEN_MIN_LENGTH}+ characters) and restart ingest; `marquee run` keeps one in var/ops-token.\n"
+)
+
+
+def _unauthorized(detail: str = NEEDS_TOKEN) -> Response:
     return Response(
-        "The ops token is required: Authorization: Bearer <token>, or the token as the Basic password.\n",
+        detail,
         status_code=401,
         media_type="text/plain",
         headers={"WWW-Authenticate": REALM, **SECURITY_HEADERS},
     )
 
 
-def authorize(request: Request, *, optional: bool = False) -> Response | str | None:
-    """The scheme the request authenticated with, or the response refusing it.
+def authorize(request: Request) -> Response | str:
+    """The scheme the request authenticated with ("bearer" or "basic"), or the 401 refusing it.
 
-    With ``optional`` (/metrics), an unset token lets everyone in (returns None)."""
-    configured = get_settings().ops_token
+    With no token configured every request is refused: there is nothing to compare with."""
     token = _token()
     if token is None:
-        if optional and not configured:
-            return None
-        if configured:
-            return _disabled(f"MARQUEE_OPS_TOKEN is shorter than {MIN_TOKEN_LENGTH} characters; set a longer one.")
-        return _disabled("Set MARQUEE_OPS_TOKEN to enable it (marquee run makes one, in var/ops-token).")
+        return _unauthorized(NO_TOKEN)
     presented = _presented(request)
     if presented is None or not hmac.compare_digest(presented[1].encode(), token.encode()):
         return _unauthorized()
@@ -338,7 +350,7 @@ class _Observe:
 def metrics(request: Request) -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    auth = authorize(request, optional=True)
+    auth = authorize(request)
     if isinstance(auth, Response):
         return auth
     return Response(generate_latest(request.app.state.ops_registry), media_type=CONTENT_TYPE_LATEST)
@@ -346,6 +358,8 @@ def metrics(request: Request) -> Response:
 
 def install(app: FastAPI) -> None:
     """Add /ops and /metrics to the ingest app."""
+    if _token() is None:
+        log.warning("MARQUEE_OPS_TOKEN is not set: /ops and /metrics refuse every request until it is")
     registry, requests, durations = _metrics_registry()
     registry.register(RedisCollector(_client()))
     app.state.ops_registry = registry

@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 from services.validate.rules import build_review, check_submission
 from shared.broker.celery_app import app
 from shared.envelope import revision_manifest_url
-from shared.errors import ContentError, Problem, ReviewRejected
+from shared.errors import ContentError, Problem, ReviewRejected, TransientError
 from shared.keys import is_submission_id, request_key, review_key
 from shared.models import ReviewSubmission, State
 from shared.parsing import parse_submission
 from shared.pipeline import Runtime, StageTask, get_runtime, hand_off, should_hand_off
 from shared.queues import task_name
-from shared.slugs import disambiguate, make_slug, slug_owner
+from shared.slugs import make_slug, slug_owner, slug_writer
 
 
 @app.task(name=task_name("validate"), base=StageTask)
@@ -64,7 +64,8 @@ def validate(submission_id: str) -> None:
 
 
 def _place(rt: Runtime, submission: ReviewSubmission, *, writer: str) -> str:
-    """The slug this review is published at: its earlier revision's, or one of its own."""
+    """The slug this review is published at, one its writer holds: its earlier revision's,
+    or one of its own (shared/slugs.py says how another's slug is kept out of reach)."""
     if submission.replaces is not None:
         earlier = rt.states.get(submission.replaces) if is_submission_id(submission.replaces) else None
         # Another writer's id gets the same answer as no id at all: nothing to learn here.
@@ -72,13 +73,18 @@ def _place(rt: Runtime, submission: ReviewSubmission, *, writer: str) -> str:
             raise ReviewRejected(
                 [Problem("replaces", f"you have no published review with the id {submission.replaces[:40]!r}")]
             )
+        holder = rt.states.slug_owner(earlier["slug"])
+        if holder is not None and slug_writer(holder) != writer:
+            # Only a slug handed out before every claim was checked can be another's: never
+            # write over their pages, whatever the earlier submission says.
+            raise ReviewRejected(
+                [Problem("replaces", f"the slug of {submission.replaces[:40]!r} belongs to another writer")]
+            )
         return earlier["slug"]
     # The same writer reviewing the same film again is a revision at the same slug;
-    # anyone else reviewing a film of that name gets a stable slug of their own.
+    # anyone else reviewing a film of that name gets a slug of their own.
     owner = slug_owner(writer, submission.title, submission.year)
-    slug = make_slug(submission.title, submission.year)
-    if rt.states.claim_slug(slug, owner=owner):
-        return slug
-    slug = disambiguate(slug, owner=owner)
-    rt.states.claim_slug(slug, owner=owner)
+    slug = rt.states.place_slug(make_slug(submission.title, submission.year), owner=owner)
+    if slug is None:  # every random suffix drawn was taken: not this review's fault; try again later
+        raise TransientError(f"no free slug for {make_slug(submission.title, submission.year)!r} yet")
     return slug

@@ -171,6 +171,12 @@ STALLED = RedisCounter(
     "Stalled submissions the sweeper found, by the stage they stalled before and what it did: "
     "no_message and embargo_not_released were sent on again; gave_up were failed as stalled.",
     ["stage", "reason"],
+    known=[
+        {"stage": stage, "reason": reason}
+        for stage in ("validate", "render", "social", "upload", "notify")
+        for reason in ("no_message", "gave_up")
+    ]
+    + [{"stage": "upload", "reason": "embargo_not_released"}],
 )
 RECONCILES = RedisCounter(
     "marquee_reconciles_total",

@@ -63,7 +63,7 @@ from shared.observability.metrics import RECENT_SUBMISSIONS_KEY, SUBMISSIONS_REQ
 from shared.operations.failure_sources import FINAL_STATES, NEXT_TASKS, send_stage
 from shared.operations.queues import in_flight
 from shared.queues import ALL_QUEUES, TASK_QUEUES, task_name
-from shared.slugs import slug_owner
+from shared.slugs import make_slug, slug_owner
 from shared.state import ACTIVE_INDEX, WEBHOOK_MEMORY_SECONDS, now_iso, webhook_key
 from shared.storage import LocalStore, S3Store, Store
 
@@ -217,15 +217,16 @@ def send_rebuild() -> None:
     app.send_task(task_name("rebuild"), queue=TASK_QUEUES["rebuild"], ignore_result=True)
 
 
-def _owner(rt, manifest: Manifest) -> str | None:
+def _owner(rt, manifest: Manifest) -> tuple[str | None, str | None]:
     """Who ``manifest``'s slug belongs to: the writer, title and year of its first revision
-    still public (a later one, sent with ``replaces``, may have changed the title)."""
+    still public (a later one, sent with ``replaces``, may have changed the title); and the
+    slug that title and year make, of which this one may be the owner's variant."""
     try:
         first = _manifest_id(rt.publish, revision_key(manifest.slug, 1, MANIFEST)) or manifest.id
         review = rt.load_review(first)
     except (ObjectNotFound, ValueError, AttributeError):
-        return None
-    return slug_owner(review.writer, review.title, review.year)
+        return None, None
+    return slug_owner(review.writer, review.title, review.year), make_slug(review.title, review.year)
 
 
 def restore_published(rt, *, dry_run: bool = False, rebuild: Callable[[], None] = send_rebuild) -> dict[str, int]:
@@ -249,11 +250,13 @@ def restore_published(rt, *, dry_run: bool = False, rebuild: Callable[[], None] 
             logs.event("reconcile.unreadable_manifest", slug=slug, error=str(exc)[:200])
     for slug in unowned:
         if manifest := manifests.get(slug):
+            owner, base = _owner(rt, manifest)
             rt.states.restore_slug(
                 slug,
-                owner=_owner(rt, manifest),
+                owner=owner,
                 revision=manifest.revision,
                 first_published=manifest.published_at.isoformat(),
+                base=base,
             )
     entries = [manifests[slug] for slug in unlisted if slug in manifests]
     if entries:
@@ -376,6 +379,7 @@ def _one(rt, client, id, record, scheduled, *, flying, now, min_age, dry_run, se
             owner=slug_owner(review.writer, review.title, review.year),
             revision=review.revision,
             first_published=review.date_published.isoformat(),
+            base=make_slug(review.title, review.year),
         )
     if not _recreate(client, id, request, state, fields):
         return Finding(id, "in_flight", state, detail="its record reappeared meanwhile")

@@ -89,5 +89,5 @@ def get_runtime() -> Runtime:
         settings=settings,
         states=SubmissionStates(connect(settings.redis_url)),
         archive=open_s3(settings.archive_url),
-        publish=open_s3(settings.publish_url),
+        publish=open_s3(settings.publish_url, public=True),
     )

@@ -27,7 +27,7 @@ from shared.storage import open_store
 def _publisher(args) -> dict:
     index, redis_url, store_root, seconds, start_at = args
     client = connect(redis_url)
-    store = open_store(store_root)
+    store = open_store(store_root, public=True)
     while time.time() < start_at:
         time.sleep(0.001)  # all publishers start together
     rounds, busy, n = [], 0, 0

@@ -98,7 +98,7 @@ def publish_one(body: bytes, *, store, client, base_url: str, timings: dict[str,
 
 def _worker(args) -> dict:
     bodies, publish_url, redis_url, base_url = args
-    store = open_store(publish_url)
+    store = open_store(publish_url, public=True)
     client = connect(redis_url)
     timings: dict[str, list[float]] = {step: [] for step in STEPS}
     cpu = time.process_time()

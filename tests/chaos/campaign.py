@@ -263,7 +263,7 @@ class World:
 
 def metric_sum(world: World, name: str, label: str) -> float:
     """Sum a Prometheus series from the ingest service's /metrics, as a scraper sees it."""
-    text = world.stack.client.get("/metrics").text
+    text = world.stack.client.get("/metrics", headers=world.stack.ops_headers).text
     return sum(
         float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{") and label in line
     )

@@ -23,12 +23,13 @@ SECRET_TEMPLATE = K8S_DIR / "secret.template.yaml"
 PLACEHOLDER = "REPLACE_ME"
 
 # Variables docker-compose.yml cannot default: each must stop Compose with a message.
-COMPOSE_REQUIRED = {"MARQUEE_WRITERS_FILE", "MINIO_ROOT_PASSWORD", "MARQUEE_S3_SECRET_KEY"}
+COMPOSE_REQUIRED = {"MARQUEE_WRITERS_FILE", "MINIO_ROOT_PASSWORD", "MARQUEE_S3_SECRET_KEY", "MARQUEE_OPS_TOKEN"}
 # Values for them, for tests that need the file interpolated as Compose would.
 COMPOSE_TEST_ENV = {
     "MARQUEE_WRITERS_FILE": "var/writers.json",
     "MINIO_ROOT_PASSWORD": "test-only-root-password",
     "MARQUEE_S3_SECRET_KEY": "test-only-s3-password",
+    "MARQUEE_OPS_TOKEN": "test-only-ops-token",
 }
 
 

@@ -308,6 +308,19 @@ def test_ingest_answers_the_images_healthcheck_and_the_kubernetes_probes(service
 
 
 @pytest.mark.integration
+def test_ingest_as_composed_serves_metrics_and_ops_only_with_the_token(services):
+    url = f"http://127.0.0.1:{services.ingest_port}"
+    token = services.envs["ingest"]["MARQUEE_OPS_TOKEN"]  # COMPOSE_TEST_ENV's, as `docker compose` fills it in
+    for path in ("/metrics", "/ops"):
+        refused = httpx.get(url + path, timeout=10)
+        assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Basic "), path
+        wrong = httpx.get(url + path, headers={"authorization": "Bearer " + "x" * len(token)}, timeout=10)
+        assert wrong.status_code == 401, path
+    scraped = httpx.get(url + "/metrics", headers={"authorization": f"Bearer {token}"}, timeout=10)
+    assert scraped.status_code == 200 and "marquee_queue_messages" in scraped.text
+
+
+@pytest.mark.integration
 def test_each_worker_answers_its_healthcheck(services):
     checks = {
         name: healthcheck_argv(s["healthcheck"]["test"])

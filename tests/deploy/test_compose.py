@@ -99,6 +99,27 @@ def test_missing_required_variables_stop_compose_with_a_message():
         interpolate("${MINIO_ROOT_PASSWORD:?set it}", {"MINIO_ROOT_PASSWORD": ""})
 
 
+def test_compose_will_not_start_ingest_without_an_ops_token():
+    """Everything else set, a missing (or blank) MARQUEE_OPS_TOKEN stops `docker compose` with
+    a message, and every service that runs ingest, and only those, get it."""
+    for value in (None, ""):
+        env = {k: v for k, v in COMPOSE_TEST_ENV.items() if k != "MARQUEE_OPS_TOKEN"}
+        if value is not None:
+            env["MARQUEE_OPS_TOKEN"] = value
+        missing: list[MissingVariable] = []
+        interpolate_tree(load_compose_raw(), env, missing)
+        assert [m.name for m in missing] == ["MARQUEE_OPS_TOKEN"]
+        assert "MARQUEE_OPS_TOKEN" in str(missing[0]) and "16" in missing[0].message
+    compose = load_compose()
+    for name, service in compose["services"].items():
+        env = compose_environment(service)
+        if service.get("command", [])[:2] == ["marquee", "ingest"]:
+            assert env.get("MARQUEE_OPS_TOKEN") == COMPOSE_TEST_ENV["MARQUEE_OPS_TOKEN"], name
+        else:
+            assert "MARQUEE_OPS_TOKEN" not in env, f"{name} does not serve /ops and needs no ops token"
+    assert "MARQUEE_OPS_TOKEN" in compose_environment(compose["services"]["ingest"])
+
+
 def test_secrets_come_only_from_required_variables():
     raw = load_compose_raw()
     for name, service in raw["services"].items():

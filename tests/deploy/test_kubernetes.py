@@ -177,12 +177,14 @@ def test_pods_run_unprivileged_without_service_links(deployments):
         assert context["capabilities"]["drop"] == ["ALL"], name
 
 
-def env_sources(deployment: K8sDoc) -> tuple[set[str], set[str], set[tuple[str, str]]]:
+def env_sources(deployment: K8sDoc) -> tuple[set[str], set[str], set[tuple[str, str, str]]]:
+    """The ConfigMaps and Secrets a pod's environment comes from whole, and each variable
+    taken from one key of a Secret: (variable, Secret, key)."""
     container = main_container(deployment)
     maps = {s["configMapRef"]["name"] for s in container.get("envFrom", []) if "configMapRef" in s}
     secret_refs = {s["secretRef"]["name"] for s in container.get("envFrom", []) if "secretRef" in s}
     keys = {
-        (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+        (e["name"], e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
         for e in container.get("env", [])
         if "secretKeyRef" in e.get("valueFrom", {})
     }
@@ -196,15 +198,49 @@ def test_settings_are_complete_and_valid_in_every_pod(deployments, config, secre
         env = dict(config)
         for secret in secret_refs:
             env.update(secrets[secret])
-        for secret, key in keys:
+        for variable, secret, key in keys:
             assert key in secrets[secret], f"{name}: {secret} has no {key}"
-            env[key] = secrets[secret][key]
+            env[variable] = secrets[secret][key]
+        if "MARQUEE_OPS_TOKEN" in env:  # its placeholder is refused (the next test): as a filled-in copy has it
+            env["MARQUEE_OPS_TOKEN"] = env["MARQUEE_OPS_TOKEN"].replace("REPLACE_ME", "filled-in")
         for key in list(os.environ):
             if key.startswith("MARQUEE_"):
                 monkeypatch.delenv(key)
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         Settings()  # every required setting present, every value of the right kind
+
+
+def ingest_argv(argv: list[str]) -> bool:
+    return argv[:2] == ["marquee", "ingest"]
+
+
+def test_every_pod_that_runs_ingest_takes_the_ops_token_from_the_secret(deployments, secrets, monkeypatch):
+    """/ops and /metrics are never open: each ingest container reads MARQUEE_OPS_TOKEN from a
+    Secret, not optionally (a missing Secret stops the pod), and no other pod gets it."""
+    runs_ingest = {name for name, d in deployments.items() if ingest_argv(container_argv(main_container(d)))}
+    assert runs_ingest == {"marquee-ingest"}
+    for name, deployment in deployments.items():
+        container = main_container(deployment)
+        refs = [e for e in container.get("env", []) if e["name"] == "MARQUEE_OPS_TOKEN"]
+        literal = [e for e in refs if "value" in e]
+        assert not literal, f"{name}: the ops token belongs in a Secret"
+        if name not in runs_ingest:
+            assert not refs, f"{name} does not serve /ops and needs no ops token"
+            continue
+        (ref,) = refs
+        secret_ref = ref["valueFrom"]["secretKeyRef"]
+        assert secret_ref.get("optional", False) is False, f"{name}: the ops token must not be optional"
+        assert secret_ref["key"] in secrets[secret_ref["name"]], f"{name}: {secret_ref} is not in the template"
+        # Not also (maybe empty, maybe absent) from an envFrom Secret that every pod reads.
+        for source in container.get("envFrom", []):
+            if "secretRef" in source:
+                assert "MARQUEE_OPS_TOKEN" not in secrets[source["secretRef"]["name"]], name
+    # The template's placeholder, applied unchanged, stops ingest at start-up rather than open a door.
+    placeholder = secrets["marquee-ops"]["token"]
+    monkeypatch.setenv("MARQUEE_OPS_TOKEN", placeholder)
+    with pytest.raises(ValueError, match="placeholder"):
+        Settings(redis_url="x", archive_url="x", publish_url="x", public_base_url="x", writers_file="x")
 
 
 @pytest.mark.parametrize("setting", ["MARQUEE_WRITERS_FILE", "MARQUEE_SUBSCRIBERS_FILE"])

@@ -129,7 +129,7 @@ def test_redirects_are_not_followed_and_a_failed_delivery_can_be_replayed(local_
     assert done.returncode == 0, done.stdout + done.stderr
     poll(lambda: (deliveries.get(failed[0]["id"]) or {}).get("state") == "delivered", timeout=30, what="the replay")
     assert len(deliveries_to(redirector, sid)) == 2
-    metrics = local_stack.client.get("/metrics").text
+    metrics = local_stack.client.get("/metrics", headers=local_stack.ops_headers).text
     assert 'marquee_webhook_deliveries_total{result="failed"}' in metrics
 
 

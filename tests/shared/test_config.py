@@ -92,3 +92,21 @@ def test_outbound_allow_is_comma_separated_ranges_and_a_bad_one_is_named(environ
         environment.setenv("MARQUEE_OUTBOUND_ALLOW", bad)
         with pytest.raises(MissingSettingError, match=f"MARQUEE_OUTBOUND_ALLOW: .*{bad}.* is not a CIDR range"):
             get_settings()
+
+
+def test_an_ops_token_is_long_enough_or_unset(environment):
+    assert get_settings().ops_token is None
+    for blank in ("", "short-but-set"):
+        get_settings.cache_clear()
+        with environment.context() as scoped:
+            scoped.setenv("MARQUEE_OPS_TOKEN", blank)
+            if blank:
+                with pytest.raises(MissingSettingError, match=r"MARQUEE_OPS_TOKEN: .*at least 16") as caught:
+                    get_settings()
+                assert blank not in str(caught.value)  # the message never echoes a secret
+            else:
+                assert get_settings().ops_token is None  # a blank variable is no token
+    get_settings.cache_clear()
+    environment.setenv("MARQUEE_OPS_TOKEN", "t" * 16)
+    assert get_settings().ops_token == "t" * 16
+    assert "t" * 16 not in repr(get_settings())

@@ -1,6 +1,7 @@
 """Submission state against a real redis-server: forward only, final states final, events once."""
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
@@ -8,6 +9,7 @@ import redis
 from shared.envelope import envelope, from_stream
 from shared.errors import Problem
 from shared.models import State
+from shared.slugs import is_variant_of, slug_owner
 from shared.state import EVENTS_STREAM, NewSubmission, SubmissionStates, now_iso
 from tests.support.event_contract import entry_violations
 
@@ -157,6 +159,76 @@ def test_slugs_belong_to_their_first_owner(states):
     assert states.claim_slug("her-2013", owner="alice/her")
     assert states.claim_slug("her-2013", owner="alice/her")
     assert not states.claim_slug("her-2013", owner="bob/her")
+
+
+ALICE, BOB = slug_owner("alice", "Her", 2013), slug_owner("bob", "Her", 2013)
+
+
+def test_another_owner_gets_a_variant_of_their_own_and_keeps_it(states):
+    assert states.place_slug("her-2013", owner=ALICE) == "her-2013"
+    bobs = states.place_slug("her-2013", owner=BOB)
+    assert bobs is not None and is_variant_of(bobs, "her-2013")
+    assert states.slug_owner(bobs) == BOB and states.slug_owner("her-2013") == ALICE
+    # Each later submission of the same writer's review of the film lands where the first did.
+    assert [states.place_slug("her-2013", owner=o) for o in (ALICE, BOB, BOB)] == ["her-2013", bobs, bobs]
+    carols = states.place_slug("her-2013", owner=slug_owner("carol", "Her", 2013))
+    assert carols not in ("her-2013", bobs)
+
+
+def test_a_variant_claimed_ahead_by_another_writer_is_never_handed_out(states):
+    """Bob holds her-2013 and has claimed the variant alice would be given (as he could when
+    variants were computed from writer, title and year). Alice gets a slug she holds; Bob's
+    claims stay his."""
+    assert states.place_slug("her-2013", owner=BOB) == "her-2013"
+    squatter = slug_owner("bob", "Her 2013 aaaaaa", None)
+    assert states.place_slug("her-2013-aaaaaa", owner=squatter) == "her-2013-aaaaaa"
+    draws = iter(["her-2013-aaaaaa", "her-2013-bbbbbb"])
+    placed = states.place_slug("her-2013", owner=ALICE, draw=lambda base: next(draws))
+    assert placed == "her-2013-bbbbbb" and states.slug_owner(placed) == ALICE
+    assert states.slug_owner("her-2013-aaaaaa") == squatter and states.slug_owner("her-2013") == BOB
+    assert states.place_slug("her-2013", owner=ALICE) == "her-2013-bbbbbb"  # and it stays hers
+    # Every draw taken: no slug rather than someone else's.
+    taken = slug_owner("carol", "Her", 2013)
+    assert states.place_slug("her-2013", owner=taken, draw=lambda base: "her-2013-aaaaaa", draws=3) is None
+
+
+def test_a_remembered_variant_someone_else_now_holds_is_replaced(states):
+    assert states.place_slug("her-2013", owner=BOB) == "her-2013"
+    states.redis.hset("marquee:slug:her-2013:variants", ALICE, "her-2013-cccccc")  # remembered…
+    assert states.claim_slug("her-2013-cccccc", owner=BOB)  # …but claimed by another since (a Redis loss)
+    placed = states.place_slug("her-2013", owner=ALICE)
+    assert placed not in ("her-2013", "her-2013-cccccc") and states.slug_owner(placed) == ALICE
+    assert states.place_slug("her-2013", owner=ALICE) == placed
+
+
+def test_racing_writers_each_end_on_a_slug_they_hold(states):
+    """Many submissions of two writers' reviews of one film, at once, over real Redis: every
+    one of a writer's lands on the same slug, and no slug is handed to two owners."""
+    owners = [ALICE, BOB, slug_owner("carol", "Her", 2013)] * 8
+    with ThreadPoolExecutor(max_workers=len(owners)) as pool:
+        placed = list(pool.map(lambda owner: states.place_slug("her-2013", owner=owner), owners))
+    by_owner: dict[str, set[str | None]] = {}
+    for owner, slug in zip(owners, placed, strict=True):
+        by_owner.setdefault(owner, set()).add(slug)
+    assert all(len(slugs) == 1 for slugs in by_owner.values()), by_owner
+    slugs = [next(iter(slugs)) for slugs in by_owner.values()]
+    assert len(set(slugs)) == 3 and None not in slugs
+    for owner, (slug,) in by_owner.items():
+        assert states.slug_owner(slug) == owner
+
+
+def test_a_restored_variant_is_where_its_owner_lands_again(states):
+    """After Redis lost its data, reconcile puts a variant back for its owner: their next
+    submission of the film is a revision at it, not a new slug."""
+    assert states.restore_slug("her-2013", owner=BOB, revision=1)
+    assert states.restore_slug("her-2013-dddddd", owner=ALICE, revision=2, base="her-2013")
+    assert states.place_slug("her-2013", owner=ALICE) == "her-2013-dddddd"
+    # Not for a variant someone else claimed since the loss.
+    dave, squatter = slug_owner("dave", "Her", 2013), slug_owner("eve", "Her 2013 eeeeee", None)
+    assert states.claim_slug("her-2013-eeeeee", owner=squatter)
+    assert not states.restore_slug("her-2013-eeeeee", owner=dave, revision=1, base="her-2013")
+    assert states.redis.hget("marquee:slug:her-2013:variants", dave) is None
+    assert states.place_slug("her-2013", owner=dave) not in ("her-2013", "her-2013-eeeeee")
 
 
 def test_revisions_count_up_and_a_lost_counter_resumes_from_what_is_published(states):

@@ -87,7 +87,7 @@ def test_copy_puts_the_same_bytes_under_the_new_key_and_leaves_the_source(kinds,
 
 
 def test_a_local_copy_is_a_link_that_later_writes_to_the_source_do_not_change(tmp_path):
-    archive, publish = open_store(str(tmp_path / "archive")), open_store(str(tmp_path / "publish"))
+    archive, publish = open_store(str(tmp_path / "archive")), open_store(str(tmp_path / "publish"), public=True)
     archive.put("out/page.html", b"<p>first</p>", content_type="text/html")
     publish.copy(archive, "out/page.html", "site/page.html", content_type="text/html")
     assert (tmp_path / "publish/site/page.html").stat().st_ino == (tmp_path / "archive/out/page.html").stat().st_ino
@@ -254,3 +254,83 @@ def test_when_required_works_with_servers_that_refuse_checksum_headers(moto, mon
         assert proxy.refused == refused_before
     finally:
         proxy.stop()
+
+
+@pytest.fixture
+def permissive_umask():
+    """A umask that would leave every file world-writable, were modes left to it."""
+    previous = os.umask(0)
+    yield
+    os.umask(previous)
+
+
+def modes(root) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mode & 0o777 for p in [root, *root.rglob("*")]}
+
+
+def test_the_archive_is_private_and_the_publish_store_readable_whatever_the_umask(tmp_path, permissive_umask):
+    archive, publish = open_store(str(tmp_path / "a/archive")), open_store(str(tmp_path / "publish"), public=True)
+    archive.put("submissions/x/request.json", b"{}", content_type="application/json")
+    archive.put("submissions/x/out/index.html", b"<p>draft</p>", content_type="text/html")
+    archive.put("submissions/x/request.json", b"{}", content_type="application/json")  # replaced: still private
+    publish.put("index.html", b"<p>site</p>", content_type="text/html")
+    publish.copy(archive, "submissions/x/out/index.html", "reviews/x/index.html", content_type="text/html")
+
+    assert modes(tmp_path / "a/archive") == {
+        ".": 0o700,
+        "submissions": 0o700,
+        "submissions/x": 0o700,
+        "submissions/x/out": 0o700,
+        "submissions/x/request.json": 0o600,
+        # Published, so a link to the public file: readable, but only through 0700 directories.
+        "submissions/x/out/index.html": 0o644,
+    }
+    assert modes(tmp_path / "publish") == {
+        ".": 0o755,
+        "index.html": 0o644,
+        "reviews": 0o755,
+        "reviews/x": 0o755,
+        "reviews/x/index.html": 0o644,
+    }
+
+    # Into the archive, a public file is copied, not linked and closed down under the web server.
+    archive.copy(publish, "index.html", "submissions/x/out/site.html", content_type="text/html")
+    assert (tmp_path / "a/archive/submissions/x/out/site.html").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "publish/index.html").stat().st_mode & 0o777 == 0o644
+    assert archive.get("submissions/x/out/site.html") == b"<p>site</p>"
+
+
+def test_an_archive_directory_left_open_by_an_older_version_is_closed(tmp_path):
+    (tmp_path / "archive").mkdir(mode=0o755)
+    os.chmod(tmp_path / "archive", 0o755)
+    open_store(str(tmp_path / "archive"))
+    assert (tmp_path / "archive").stat().st_mode & 0o777 == 0o700
+
+
+def test_a_local_put_and_a_linked_copy_sync_the_directory_after_the_rename(tmp_path, monkeypatch):
+    from shared import files
+
+    archive, publish = open_store(str(tmp_path / "archive")), open_store(str(tmp_path / "publish"), public=True)
+    archive.put("out/page.html", b"<p>hi</p>", content_type="text/html")
+    steps: list[str] = []
+    real_replace, real_sync = os.replace, files.sync_directory
+
+    def replace(src, dst):
+        steps.append(f"replace {dst}")
+        real_replace(src, dst)
+
+    def sync(path):
+        steps.append(f"sync {path}")
+        real_sync(path)
+
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(files, "sync_directory", sync)
+    archive.put("out/page.html", b"<p>again</p>", content_type="text/html")
+    publish.copy(archive, "out/page.html", "site/page.html", content_type="text/html")
+    assert steps == [
+        f"replace {tmp_path}/archive/out/page.html",
+        f"sync {tmp_path}/archive/out",
+        f"sync {tmp_path}/publish",  # site/ made, and synced into its parent
+        f"replace {tmp_path}/publish/site/page.html",
+        f"sync {tmp_path}/publish/site",
+    ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -255,6 +256,8 @@ class Stack:
         self.hosts_file = self.dir / "hosts.json"
         self.hosts_file.write_text("{}")
         self.redis = redis.Redis.from_url(redis_url, decode_responses=True)
+        # /ops and /metrics never open without a token, so a stack has one, as `make run`'s has.
+        self.ops_token = "ops_" + secrets.token_urlsafe(24)
         self.env = {
             **os.environ,
             "PYTHONPATH": str(REPO),
@@ -271,12 +274,18 @@ class Stack:
             # the rest of loopback (127.0.0.2, ::1) stays refused, for the guard's own tests.
             "MARQUEE_OUTBOUND_ALLOW": "127.0.0.1/32",
             "MARQUEE_TEST_HOSTS_FILE": str(self.hosts_file),
+            "MARQUEE_OPS_TOKEN": self.ops_token,
             **(extra_env or {}),
         }
         self.ingest: subprocess.Popen | None = None
         self.workers: dict[str, subprocess.Popen] = {}
         self.beat: subprocess.Popen | None = None
         self.client = httpx.Client(base_url=self.url, timeout=30)
+
+    @property
+    def ops_headers(self) -> dict[str, str]:
+        """What a Prometheus scrape or an operator's script sends to /metrics and /ops."""
+        return {"authorization": f"Bearer {self.env['MARQUEE_OPS_TOKEN']}"}
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         return subprocess.Popen(

@@ -83,6 +83,7 @@ def test_marquee_run_starts_the_stack_publishes_and_stops_on_ctrl_c(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        umask=0,  # the most permissive there is: var/ must be private regardless
     )
     try:
         stack_file = tmp_path / "var/stack.json"
@@ -100,6 +101,16 @@ def test_marquee_run_starts_the_stack_publishes_and_stops_on_ctrl_c(tmp_path):
         article = httpx.get(f"http://127.0.0.1:{port}/site/reviews/the-salt-road/index.html")
         assert article.status_code == 200 and "The Salt Road" in article.text
         assert (tmp_path / "var/redis/appendonlydir").is_dir()  # append-only persistence is on
+
+        # /metrics and /ops take the stack's token, which it keeps in var/ops-token.
+        token = (tmp_path / "var/ops-token").read_text().strip()
+        refused = httpx.get(f"http://127.0.0.1:{port}/metrics")
+        assert refused.status_code == 401 and "www-authenticate" in refused.headers
+        scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"authorization": f"Bearer {token}"})
+        assert scraped.status_code == 200 and "marquee_submissions_published_total" in scraped.text
+        assert httpx.get(f"http://127.0.0.1:{port}/ops", auth=("me", token)).status_code == 200
+
+        assert private_modes(tmp_path / "var") == []
     finally:
         os.killpg(run.pid, signal.SIGINT)  # Ctrl-C
         output, _ = run.communicate(timeout=60)
@@ -110,6 +121,34 @@ def test_marquee_run_starts_the_stack_publishes_and_stops_on_ctrl_c(tmp_path):
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", redis_port)) != 0, "redis-server outlived marquee run"
         assert probe.connect_ex(("127.0.0.1", port)) != 0, "ingest outlived marquee run"
+
+
+def private_modes(var: Path) -> list[str]:
+    """What under var/ another account could read or enter: nothing but the public site.
+
+    The publish store is the site (0644 files, 0755 directories), and an archive file that
+    was published is the same inode as its public copy; everything else is 0600 or 0700,
+    Redis' files and the logs included."""
+    publish = var / "publish"
+    public = {(p.stat().st_dev, p.stat().st_ino) for p in publish.rglob("*") if p.is_file()}
+    wrong = []
+    for path in [var, *var.rglob("*")]:
+        info = path.lstat()
+        mode = info.st_mode & 0o777
+        if path.is_socket():
+            continue  # supervisord's socket: chmod=0700 in its configuration, checked by supervisord
+        if path == publish or publish in path.parents:
+            expected = 0o755 if path.is_dir() else 0o644
+        elif path.is_dir():
+            expected = 0o700
+        elif (info.st_dev, info.st_ino) in public:
+            expected = 0o644
+        else:
+            expected = 0o600
+        if mode != expected:
+            wrong.append(f"{path.relative_to(var)}: {mode:o}, not {expected:o}")
+    assert (var / "redis/appendonlydir").is_dir() and (var / "log").is_dir() and (var / "archive").is_dir()
+    return wrong
 
 
 def test_events_tail_reads_new_events_as_a_consumer_group(local_stack):

@@ -589,6 +589,10 @@ def test_the_documented_alerts_parse_and_name_only_metrics_that_exist(client):
         "MarqueeQueueHasNoWorkers",
         "MarqueeStageFailing",
         "MarqueeWebhooksUndeliverable",
+        "MarqueeSubmissionsStalling",
+        "MarqueeSweeperGaveUp",
+        "MarqueeRedisLostItsData",
+        "MarqueeSweeperStopped",
     } <= set(alerts)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RedisCollector(client))
@@ -601,3 +605,24 @@ def test_the_documented_alerts_parse_and_name_only_metrics_that_exist(client):
         assert f"#{name.lower()}" in doc.replace("### ", "#").lower(), f"{name} has no runbook"
         for metric in re.findall(r"marquee_[a-z_]+", rule["expr"]):
             assert metric in exported, (name, metric)
+
+
+def test_reconcile_puts_back_a_variant_so_its_owner_lands_on_it_again(tmp_path, states, client):
+    """Alice's review of "Film" (2025) was published at a variant (Bob held film-2025). Redis
+    lost it all; after reconcile her next submission of the film is a revision there."""
+    from shared.slugs import slug_owner
+
+    archive, publish = open_store(str(tmp_path / "archive")), open_store(str(tmp_path / "publish"), public=True)
+    sid = uuid.uuid4().hex
+    archive_submission(archive, sid, upto="social_ready")
+    review = Review.model_validate_json(archive.get(f"submissions/{sid}/review.json"))
+    archive.put(
+        f"submissions/{sid}/review.json",
+        review.model_copy(update={"slug": "film-2025-q7x2mk"}).model_dump_json().encode(),
+        content_type="application/json",
+    )
+    publish_as_upload_does(archive, publish, sid)
+    reconcile(FakeRuntime(archive, publish, client), min_age=0, send=Sent(), rebuild=lambda: None)
+    assert states.slug_owner("film-2025-q7x2mk") == slug_owner("alice", "Film", 2025)
+    assert states.claim_slug("film-2025", owner=slug_owner("bob", "Film", 2025))  # Bob's, as before
+    assert states.place_slug("film-2025", owner=slug_owner("alice", "Film", 2025)) == "film-2025-q7x2mk"

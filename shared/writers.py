@@ -1,12 +1,15 @@
 """Writers and their webhook secrets, from the JSON file named by ``MARQUEE_WRITERS_FILE``::
 
     {"writers": {"<writer id>": {"secrets": ["whsec_…", "whsec_…"],
-                                 "callback_url": "https://…", "rate_limit": "600/minute"}}}
+                                 "callback_url": "https://…", "rate_limit": "600/minute",
+                                 "require_signed_title": true}}}
 
 Any one of a writer's secrets verifies, so a secret can be rotated by adding the new
 one, moving senders over, then removing the old. The file is re-read when it changes.
 A writer with a ``callback_url`` is sent their own reviews' events there, signed with
-their first secret.
+their first secret. A writer with ``require_signed_title`` has text reviews without a
+``Title:`` line refused: the ?title= query parameter is outside the signature, so whoever
+relays a request could change it (docs/SECURITY.md).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class Writer:
     secrets: tuple[str, ...]
     callback_url: str | None = None
     rate_limit: str | None = None  # overrides MARQUEE_RATE_LIMIT, e.g. for a busy CMS
+    require_signed_title: bool = False  # refuse titles from the unsigned ?title= query parameter
 
 
 def new_secret() -> str:
@@ -58,7 +62,10 @@ def parse_writers(data: dict) -> dict[str, Writer]:
                 parse_rate(rate)
             except ValueError:
                 raise ValueError(f"writer {writer_id!r}: rate_limit {rate!r} is not like '60/minute'") from None
-        writers[writer_id] = Writer(writer_id, keys, callback, rate)
+        signed_title = entry.get("require_signed_title", False)
+        if not isinstance(signed_title, bool):
+            raise ValueError(f"writer {writer_id!r}: require_signed_title must be true or false")
+        writers[writer_id] = Writer(writer_id, keys, callback, rate, require_signed_title=signed_title)
     return writers
 
 

@@ -75,3 +75,13 @@ def test_the_writers_file_is_checked_and_reread_when_it_changes(tmp_path):
 def test_a_bad_writers_file_is_refused_with_the_writer_named(data):
     with pytest.raises(ValueError, match="writer"):
         parse_writers(data)
+
+
+def test_a_writer_may_require_signed_titles_and_the_setting_is_checked():
+    secret = new_secret()
+    writers = parse_writers(
+        {"writers": {"strict": {"secrets": [secret], "require_signed_title": True}, "easy": {"secrets": [secret]}}}
+    )
+    assert writers["strict"].require_signed_title and not writers["easy"].require_signed_title
+    with pytest.raises(ValueError, match="require_signed_title must be true or false"):
+        parse_writers({"writers": {"strict": {"secrets": [secret], "require_signed_title": "yes"}}})

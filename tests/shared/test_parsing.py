@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.errors import MalformedSubmission
 from shared.parsing import (
@@ -234,3 +236,42 @@ def test_a_content_type_the_body_belies_is_named_with_both(body, content_type, s
 )
 def test_a_body_that_may_be_what_the_header_says_passes(body, content_type):
     assert media_type_problem(body, content_type=content_type) is None
+
+
+GLASSHOUSE = json.loads(fixture_bytes("glasshouse.json"))
+BODIES = st.one_of(
+    # JSON reviews, whole or with fields dropped, and any JSON at all
+    st.sets(st.sampled_from(sorted(GLASSHOUSE))).map(
+        lambda drop: json.dumps({k: GLASSHOUSE[k] for k in GLASSHOUSE if k not in drop})
+    ),
+    st.recursive(
+        st.none() | st.integers() | st.text(max_size=10),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    ).map(json.dumps),
+    # text reviews, whole or with lines dropped, and text that begins like JSON
+    st.sets(st.integers(0, 40)).map(
+        lambda drop: "\n".join(
+            line for i, line in enumerate(fixture_bytes("night-ferry.txt").decode().split("\n")) if i not in drop
+        )
+    ),
+    st.text(max_size=60).map(lambda text: "{" + text),
+    st.text(max_size=60),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=BODIES, title=st.none() | st.just("A Title From The Query"))
+def test_no_body_is_accepted_under_both_content_types(body, title):
+    """The unsigned header can refuse a signed body, never make it say something else."""
+
+    def accepted(content_type: str) -> bool:
+        raw = body.encode()
+        if media_type_problem(raw, content_type=content_type) is not None:
+            return False
+        try:
+            parse_submission(raw, content_type=content_type, title=title)
+        except MalformedSubmission:
+            return False
+        return True
+
+    assert not (accepted("application/json") and accepted("text/plain")), body

@@ -228,6 +228,23 @@ def test_post_one_signs_the_file_so_that_ingest_would_verify_it(tmp_path):
     assert not verify_signature(Writer("alice", (new_secret(),)), request.content, headers)
 
 
+@pytest.mark.parametrize(
+    ("name", "fixture", "rename"), [("r.txt", "glasshouse.json", "r.json"), ("r.json", "night-ferry.txt", "r.txt")]
+)
+def test_a_file_whose_content_belies_its_name_is_not_sent_and_the_fix_is_named(tmp_path, name, fixture, rename):
+    review = tmp_path / name
+    review.write_bytes(fixture_bytes(fixture))
+
+    def server(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("nothing is sent")
+
+    with httpx.Client(transport=httpx.MockTransport(server)) as client:
+        sent = post_one(client, review, base_url="http://ingest", writer="alice", secret=new_secret())
+
+    assert not sent.accepted and sent.refusal[0].startswith("error 415: not sent: the header says")
+    assert sent.refusal[1].endswith(f"name it {rename}")
+
+
 def test_a_refusal_keeps_the_problem_lines_as_marquee_always_printed_them(tmp_path):
     review = write_json(tmp_path / "r.json", {"title": 3})
     problem = {"detail": "title: must be text", "errors": [{"field": "title", "message": "must be text"}]}

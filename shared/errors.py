@@ -18,6 +18,7 @@ error, and an operator can replay it once the bug is fixed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,13 @@ class ContentError(MarqueeError):
 
 
 class MalformedSubmission(ContentError):
-    pass
+    """``readable`` holds the fields that could be read (as ``ReviewSubmission`` reads them),
+    so that what is wrong with them can be told in the same answer; None when the body as a
+    whole could not be read (not UTF-8, not JSON, not an object), which ingest answers 400."""
+
+    def __init__(self, problems: list[Problem], *, readable: dict[str, Any] | None = None):
+        super().__init__(problems)
+        self.readable = readable
 
 
 class ReviewRejected(ContentError):

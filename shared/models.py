@@ -10,9 +10,23 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
+
+# Where a review's title came from: its signed body, or the ?title= query parameter of a
+# text review, which no signature covers (docs/SECURITY.md).
+TitleSource = Literal["body", "query"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
@@ -48,6 +62,13 @@ class ReviewSubmission(BaseModel):
     publish_at: datetime | None = None
     replaces: StrictStr | None = None  # the id of an earlier submission this one revises
 
+    # Set by the parser, never by the sender: a private attribute is no field of the body.
+    _title_source: TitleSource = PrivateAttr(default="body")
+
+    @property
+    def title_source(self) -> TitleSource:
+        return self._title_source
+
 
 class Review(BaseModel):
     """A review that passed validation: normalised text, ready to render."""
@@ -69,6 +90,8 @@ class Review(BaseModel):
     date_published: datetime
     date_modified: datetime | None = None  # a revision's date; the first revision's is date_published
     publish_at: datetime | None = None  # an embargo: nothing is public before this time
+    # None only for a review validated before Marquee recorded where titles came from.
+    title_source: TitleSource | None = None
 
     @model_validator(mode="after")
     def _first_revision_is_unmodified(self) -> Review:

@@ -1,12 +1,16 @@
 """Reading a submission: JSON, or plain text in the format of the reviews site.
 
 These functions check that a request can be *read*; whether what it says is
-acceptable is the validate stage's business. Anything unreadable raises
-``MalformedSubmission`` with one problem per field, which ingest answers with 4xx.
+acceptable is the content rules' business (shared/content_rules.py). Anything unreadable
+raises ``MalformedSubmission`` with one problem per field, which ingest answers with 4xx,
+and with the fields that could be read, so that their content problems go in the same answer.
+
+The media type is the sender's word, and unsigned; ``media_type_problem`` holds it to the
+body (signed) by one rule a writer can predict, rather than guessing either way.
 
 The text format, as scraped from a reviews site::
 
-    Title: Example Film            (optional; else the ?title= query parameter)
+    Title: Example Film            (optional; else the ?title= query parameter, unsigned)
     Cert (UK): 15
     Runtime: 126 mins              (or "2h 6m")
     Director: A Person
@@ -22,12 +26,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, cast
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError, create_model
 
 from shared.errors import MalformedSubmission, Problem
-from shared.models import ReviewSubmission
+from shared.models import ReviewSubmission, TitleSource
 
 # Scraped pages carry non-breaking and other odd spaces; they are spaces to a reader.
 _ODD_SPACES = re.compile(r"[\u00a0\u2007\u202f\u2000-\u200a\u3000\t]")
@@ -114,7 +118,10 @@ def read_names(text: str) -> list[str]:
     return [name for name in _NAME_SPLIT.split(text.strip().rstrip(".")) if name]
 
 
-def parse_text_review(text: str, *, title: str | None = None) -> ReviewSubmission:
+def parse_text_review(text: str, *, title: str | None = None, signed_title: bool = False) -> ReviewSubmission:
+    """A text review; ``title`` is the ?title= query parameter, used when the text has no
+    ``Title:`` line, unless ``signed_title`` (the writer accepts only a title in the body,
+    which the signature covers)."""
     lines = clean_text(text).split("\n")
     fields: dict[str, Any] = {}
     problems: list[Problem] = []
@@ -148,11 +155,23 @@ def parse_text_review(text: str, *, title: str | None = None) -> ReviewSubmissio
     if after and after[0].startswith("(") and after[0].endswith(")"):
         fields["note"] = after[0][1:-1].strip()
 
-    title = fields.pop("title", None) or (title or "").strip() or None
-    if title is None:
-        problems.append(Problem("title", "no title given: add a 'Title: …' line or the ?title= query parameter"))
+    signed = fields.pop("title", None) or None  # an empty 'Title:' line is no title
+    unsigned = (title or "").strip() or None
+    source: TitleSource = "body"
+    if signed is not None:
+        fields["title"] = signed
+    elif signed_title:
+        problems.append(
+            Problem(
+                "title",
+                "the title must be in the signed body: add a 'Title: …' line (this writer's reviews may not "
+                "take their title from the ?title= query parameter, which the signature does not cover)",
+            )
+        )
+    elif unsigned is not None:
+        fields["title"], source = unsigned, "query"
     else:
-        fields["title"] = title
+        problems.append(Problem("title", "no title given: add a 'Title: …' line or the ?title= query parameter"))
     if "certificate" not in fields:
         problems.append(Problem("certificate", "no certificate line found, such as 'Cert (UK): 15'"))
     if "directors" in fields:
@@ -191,9 +210,9 @@ def parse_text_review(text: str, *, title: str | None = None) -> ReviewSubmissio
         else:
             problems.append(Problem("year", f"cannot read {raw_year!r} as a year"))
 
-    if problems:
-        raise MalformedSubmission(problems)
-    return _build(fields)
+    submission = _build(fields, problems)
+    submission._title_source = source  # the parser's finding, which no sender can set
+    return submission
 
 
 # A review is two levels deep with a few dozen values; these bound what a sender can make
@@ -247,15 +266,65 @@ def parse_json_review(body: bytes) -> ReviewSubmission:
     return _build(data)
 
 
-def parse_submission(body: bytes, *, content_type: str, title: str | None = None) -> ReviewSubmission:
-    """Read a request body of either accepted kind; the media type was checked by the caller."""
+def parse_submission(
+    body: bytes, *, content_type: str, title: str | None = None, signed_title: bool = False
+) -> ReviewSubmission:
+    """Read a request body of either accepted kind; the media type was checked by the caller.
+    ``title`` (the query parameter) and ``signed_title`` concern text reviews alone: a JSON
+    review's title is always its body's."""
     if content_type == "application/json":
         return parse_json_review(body)
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise MalformedSubmission([Problem("body", "the request body is not UTF-8 text")]) from None
-    return parse_text_review(text, title=title)
+    return parse_text_review(text, title=title, signed_title=signed_title)
+
+
+def media_type_problem(body: bytes, *, content_type: str) -> Problem | None:
+    """The problem, if the body is plainly not what ``content_type`` (the unsigned header)
+    says it is; None if it may be. The rule, so that a writer can predict it:
+
+    - sent as ``text/plain``, a body that parses, whole, as a JSON object is JSON. A text
+      review may begin with ``{``: only one that is a JSON object from end to end is taken
+      for JSON, and a text review never is (its lines are not JSON).
+    - sent as ``application/json``, a body that does not parse as JSON and does not begin
+      with ``{`` or ``[`` (after white space) is text. JSON that begins as JSON and breaks
+      later is broken JSON, answered 400 with where it breaks.
+
+    A body that is not UTF-8 is neither: the caller answers that on its own.
+    """
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    start = text.lstrip()
+    if content_type == "text/plain":
+        if start.startswith("{") and isinstance(_json_value(text), dict):
+            return Problem(
+                "content-type",
+                "the header says text/plain, but the body is a JSON object: send it as application/json",
+            )
+        return None
+    if not start or start.startswith(("{", "[")) or _json_value(text) is not _NOT_JSON:
+        return None
+    first_line = clean_text(start.split("\n", 1)[0])[:40]
+    return Problem(
+        "content-type",
+        f"the header says application/json, but the body is not JSON (it begins {first_line!r}): "
+        "send a text review as text/plain",
+    )
+
+
+_NOT_JSON = object()
+
+
+def _json_value(text: str) -> Any:
+    """``text`` parsed as JSON, or ``_NOT_JSON``."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):  # RecursionError: nested beyond the parser, so no review
+        return _NOT_JSON
 
 
 _TYPE_WORDS = {
@@ -271,7 +340,29 @@ _TYPE_WORDS = {
 }
 
 
-def _build(data: dict[str, Any]) -> ReviewSubmission:
+# ReviewSubmission with every field optional: the same types, checks and clean-up, for
+# reading the fields of a submission that could be read while others could not.
+_OPTIONAL: dict[str, Any] = {
+    name: (cast(Any, field.annotation) | None, None) for name, field in ReviewSubmission.model_fields.items()
+}
+_READABLE_FIELDS: type[BaseModel] = create_model("ReadableFields", __base__=ReviewSubmission, **_OPTIONAL)
+
+
+def _readable(data: dict[str, Any], *, unreadable: set[str]) -> dict[str, Any]:
+    """The fields of ``data`` but the ``unreadable`` ones, read as ``ReviewSubmission`` reads them."""
+    fields = {name: value for name, value in data.items() if name not in unreadable}
+    try:
+        return _READABLE_FIELDS.model_validate(fields).model_dump(exclude_unset=True)
+    except ValidationError:  # not expected: each field read on its own before. Then judge none.
+        return {}
+
+
+def _build(data: dict[str, Any], problems_found: list[Problem] | None = None) -> ReviewSubmission:
+    """``data`` as a ``ReviewSubmission``; or, with any problem (``problems_found`` by the
+    caller, or the model's), ``MalformedSubmission`` naming each and carrying the rest."""
+    found = list(problems_found or ())
+    if found:
+        raise MalformedSubmission(found, readable=_readable(data, unreadable={p.field for p in found}))
     try:
         return ReviewSubmission.model_validate(data)
     except ValidationError as exc:
@@ -284,4 +375,5 @@ def _build(data: dict[str, Any]) -> ReviewSubmission:
             if field == "rating" and err["type"] in ("int_type", "float_type"):
                 message = "must be a number from 0 to 5"
             problems.setdefault(field, Problem(field, message))
-        raise MalformedSubmission(list(problems.values())) from None
+        unreadable = {field.split(".")[0] for field in problems}
+        raise MalformedSubmission(list(problems.values()), readable=_readable(data, unreadable=unreadable)) from None

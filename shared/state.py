@@ -106,14 +106,15 @@ return 1
 
 
 # KEYS: the webhook-id's claim, hash, history, active index. ARGV: id, writer, webhook_id,
-# received_at, history entry, claim TTL. Returns the id holding the webhook-id already, or false once
-# the claim and the record are made.
+# received_at, history entry, claim TTL, title source ("" for none). Returns the id holding
+# the webhook-id already, or false once the claim and the record are made.
 _CREATE = """
 local holder = redis.call('GET', KEYS[1])
 if holder then return holder end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[6])
 redis.call('HSET', KEYS[2], 'id', ARGV[1], 'writer', ARGV[2], 'state', 'received', 'webhook_id', ARGV[3],
            'received_at', ARGV[4], 'errors', '[]', 'urls', '{}')
+if ARGV[7] and ARGV[7] ~= '' then redis.call('HSET', KEYS[2], 'title_source', ARGV[7]) end
 redis.call('RPUSH', KEYS[3], ARGV[5])
 local t = redis.call('TIME')
 redis.call('ZADD', KEYS[4], t[1] + t[2] / 1000000, ARGV[1])
@@ -199,6 +200,7 @@ class NewSubmission:
     webhook_id: str
     received_at: str
     started: float | None = None  # time.monotonic() when its request arrived, for the log line
+    title_source: str = ""  # "body" or "query": where ingest found the title (docs/SECURITY.md)
 
 
 class SubmissionStates:
@@ -232,7 +234,15 @@ class SubmissionStates:
                 history = json.dumps({"stage": "ingest", "state": State.RECEIVED, "at": sub.received_at})
                 self._create(
                     keys=[webhook_key(sub.writer, sub.webhook_id), _hash(sub.id), _history(sub.id), ACTIVE_INDEX],
-                    args=[sub.id, sub.writer, sub.webhook_id, sub.received_at, history, WEBHOOK_MEMORY_SECONDS],
+                    args=[
+                        sub.id,
+                        sub.writer,
+                        sub.webhook_id,
+                        sub.received_at,
+                        history,
+                        WEBHOOK_MEMORY_SECONDS,
+                        sub.title_source,
+                    ],
                     client=pipe,
                 )
             return [holder or None for holder in pipe.execute()]

@@ -2,7 +2,7 @@
 
     {"writers": {"<writer id>": {"secrets": ["whsec_…"],
                                  "callback_url": "https://…", "callback_secrets": ["whsec_…"],
-                                 "rate_limit": "600/minute"}}}
+                                 "rate_limit": "600/minute", "require_signed_title": true}}}
 
 Each direction has secrets of its own. ``secrets`` are the writer's: any one of them
 verifies a submission (or withdrawal) from them. ``callback_secrets`` are Marquee's: a
@@ -14,6 +14,10 @@ they existed) still submits, and gets no callbacks until they are added.
 
 Both lists rotate the same way: add the new secret beside the old, move the other side
 over, then remove the old. The file is re-read when it changes.
+
+A writer with ``require_signed_title`` has text reviews without a ``Title:`` line
+refused: the ?title= query parameter is outside the signature, so whoever relays a
+request could change it (docs/SECURITY.md).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ class Writer:
     callback_url: str | None = None
     rate_limit: str | None = None  # overrides MARQUEE_RATE_LIMIT, e.g. for a busy CMS
     callback_secrets: tuple[str, ...] = ()  # sign callbacks; never the inbound ones
+    require_signed_title: bool = False  # refuse titles from the unsigned ?title= query parameter
 
 
 def new_secret() -> str:
@@ -67,7 +72,10 @@ def parse_writers(data: dict) -> dict[str, Writer]:
                 parse_rate(rate)
             except ValueError:
                 raise ValueError(f"writer {writer_id!r}: rate_limit {rate!r} is not like '60/minute'") from None
-        writers[writer_id] = Writer(writer_id, keys, callback, rate, callback_keys)
+        signed_title = entry.get("require_signed_title", False)
+        if not isinstance(signed_title, bool):
+            raise ValueError(f"writer {writer_id!r}: require_signed_title must be true or false")
+        writers[writer_id] = Writer(writer_id, keys, callback, rate, callback_keys, require_signed_title=signed_title)
     return writers
 
 

@@ -24,9 +24,10 @@ from services.render.article import public_review, render_article
 from services.social.instagram import instagram_files
 from services.social.youtube import youtube_files
 from services.validate.rules import build_review, check_submission
+from shared.content_rules import every_problem
 from shared.errors import MalformedSubmission, Problem
 from shared.keys import public_url, published_key
-from shared.parsing import parse_submission
+from shared.parsing import media_type_problem, parse_submission
 from shared.slugs import make_slug
 
 
@@ -72,11 +73,16 @@ def preview_one(
         preview.problems = [Problem("body", f"the file is {len(body)} bytes; the limit is {limit}")]
         preview.would_answer = 413
         return preview
+    if mismatch := media_type_problem(body, content_type=media_type(path)):
+        preview.problems = [mismatch]
+        preview.would_answer = 415
+        return preview
     try:
         submission = parse_submission(body, content_type=media_type(path), title=title)
     except MalformedSubmission as exc:
-        preview.problems = exc.problems
-        preview.would_answer = 400 if any(p.field == "body" for p in exc.problems) else 422
+        # As ingest answers: every problem, the content rules' on the readable fields included.
+        preview.problems = every_problem(exc, now=now)
+        preview.would_answer = 400 if exc.readable is None else 422
         return preview
     if problems := check_submission(submission, now=now):
         preview.problems = problems

@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 import httpx
 
+from shared.parsing import media_type_problem
 from shared.writers import sign
 
 TERMINAL_STATES = ("published", "rejected", "failed", "superseded", "retracted")
@@ -72,7 +73,8 @@ def find_reviews(paths: Iterable[Path]) -> list[Path]:
 
 
 def media_type(path: Path) -> str:
-    """``application/json`` for a ``.json`` file; any other file is a text review."""
+    """``application/json`` for a ``.json`` file; any other file is a text review. Never guessed
+    from the content: a body that belies its name is refused (415), as ingest refuses it."""
     return "application/json" if path.suffix.lower() == ".json" else "text/plain"
 
 
@@ -231,6 +233,15 @@ def post_one(
     body = path.read_bytes()
     msg_id = f"msg_{uuid.uuid4().hex}"
     content_type = media_type(path)
+    # Ingest would answer 415 (the type comes from the file's name, and the body belies it):
+    # say so here, with what to rename, rather than send it.
+    if mismatch := media_type_problem(body, content_type=content_type):
+        rename = ".json" if content_type == "text/plain" else ".txt"
+        sent.refusal = [
+            f"error 415: not sent: {mismatch.message}",
+            f"  - {path.name} is sent as {content_type} for its name: name it {path.stem}{rename}",
+        ]
+        return sent
     for attempt in range(1, attempts + 1):
         try:
             headers = sign(secret, msg_id=msg_id, timestamp=int(time.time()), body=body)

@@ -47,6 +47,7 @@ class Submission:
     title: str | None
     body: bytes
     started: float = field(default_factory=time.monotonic)  # when the request arrived
+    title_source: str = "body"  # where the parser found the title: "body" (signed) or "query" (not)
 
 
 def accept_batch(
@@ -67,6 +68,7 @@ def accept_batch(
             webhook_id=s.webhook_id,
             received_at=received_at,
             started=s.started,
+            title_source=s.title_source,
         )
         for s in batch
     ]
@@ -131,6 +133,7 @@ def _archive(rt: Runtime, submission: Submission, new: NewSubmission) -> Excepti
         "webhook_id": submission.webhook_id,
         "content_type": submission.content_type,
         "title": submission.title,
+        "title_source": submission.title_source,
         "received_at": new.received_at,
         "bytes": len(submission.body),
         "body": submission.body.decode(),  # UTF-8, checked before

@@ -13,6 +13,7 @@ import gc
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +33,12 @@ from services.ingest.ops import install as install_ops
 from services.ingest.problems import problem, unauthorized
 from services.ingest.ratelimit import RateLimiter
 from shared.config import get_settings
+from shared.content_rules import every_problem
 from shared.errors import MalformedSubmission, ObjectNotFound, Problem, TransientError
 from shared.keys import MANIFEST, is_submission_id, published_key
 from shared.models import Manifest, State
 from shared.observability import logs
-from shared.parsing import load_json, parse_submission
+from shared.parsing import load_json, media_type_problem, parse_submission
 from shared.pipeline import Runtime, get_runtime, hand_off
 from shared.storage import LocalStore
 from shared.writers import Writer, WritersFile, verify_signature
@@ -44,7 +46,18 @@ from shared.writers import Writer, WritersFile, verify_signature
 ACCEPTED_TYPES = ("application/json", "text/plain")
 WITHDRAWABLE = (State.PUBLISHED, State.SCHEDULED)
 WITHDRAWAL_MAX_BYTES = 1024  # {"id": "<32 hex digits>"} is 40 bytes: room for any spacing, no more
-STATUS_FIELDS = ("id", "writer", "state", "slug", "errors", "urls", "history", "scheduled_for", "superseded_by")
+STATUS_FIELDS = (
+    "id",
+    "writer",
+    "state",
+    "slug",
+    "title_source",
+    "errors",
+    "urls",
+    "history",
+    "scheduled_for",
+    "superseded_by",
+)
 
 
 class BodyTooLarge(Exception):
@@ -112,7 +125,11 @@ def create_app() -> FastAPI:
         return problem(exc.status_code, "http-error", str(exc.detail), str(exc.detail))
 
     @app.post("/v1/writers/{writer}/reviews", status_code=202, openapi_extra=openapi.SUBMIT, response_model=None)
-    async def submit(writer: str, request: Request, title: str | None = Query(None, max_length=300)) -> Any:
+    async def submit(
+        writer: str,
+        request: Request,
+        title: str | None = Query(None, max_length=300, description=openapi.TITLE_PARAMETER),
+    ) -> Any:
         limit = settings.max_body_bytes
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -146,11 +163,21 @@ def create_app() -> FastAPI:
         if refusal := await rate_limit(sender):
             return refusal
 
+        # The header is unsigned, the body signed: where they disagree, neither is guessed at.
+        if mismatch := media_type_problem(body, content_type=content_type):
+            return problem(
+                415,
+                "media-type-mismatch",
+                "Content type does not match the body",
+                mismatch.message[0].upper() + mismatch.message[1:] + ".",
+                errors=[mismatch],
+            )
         try:
-            parse_submission(body, content_type=content_type, title=title)
+            submission = parse_submission(
+                body, content_type=content_type, title=title, signed_title=sender.require_signed_title
+            )
         except MalformedSubmission as exc:
-            status = 400 if any(p.field == "body" for p in exc.problems) else 422
-            return problem(status, "malformed", "Malformed submission", str(exc), errors=exc.problems)
+            return refusal_of(exc)
 
         submission_id = await acceptor.accept(
             Submission(
@@ -160,6 +187,7 @@ def create_app() -> FastAPI:
                 title=title,
                 body=body,
                 started=logs.request_started.get() or time.monotonic(),
+                title_source=submission.title_source,
             )
         )
         return {"id": submission_id, "status_url": str(request.url_for("status", submission_id=submission_id))}
@@ -275,6 +303,18 @@ def create_app() -> FastAPI:
         # A person running `make run` can open the published article in a browser.
         app.mount("/site", StaticFiles(directory=publish.root, html=True), name="site")
     return app
+
+
+def refusal_of(exc: MalformedSubmission) -> JSONResponse:
+    """The answer to a review that cannot be read: every problem with it, the content rules'
+    on the fields that could be read included, so that one answer names all there is to fix.
+    400 if the body as a whole cannot be read, else 422."""
+    problems = every_problem(exc, now=datetime.now(UTC))
+    status = 400 if exc.readable is None else 422
+    detail = "; ".join(f"{p.field}: {p.message}" for p in problems)
+    if len(problems) > 1:
+        detail = f"{len(problems)} problems, all to fix before sending it again: {detail}"
+    return problem(status, "malformed", "Malformed submission", detail, errors=problems)
 
 
 def live_submission(rt: Runtime, record: dict[str, str]) -> str | None:

@@ -52,6 +52,12 @@ JSON_EXAMPLE = {
     "author": "Sam Okonjo",
 }
 
+TITLE_PARAMETER = (
+    "The title of a text review that has no `Title:` line. It is not signed (the signature covers the "
+    'body alone), so the status and `review.json` record `title_source: "query"`; a writer whose entry '
+    "requires signed titles gets 422 instead. Ignored for JSON reviews, and when the text has a `Title:` line."
+)
+
 SIGNATURE_HEADERS = [
     {
         "name": "webhook-id",
@@ -160,17 +166,39 @@ SUBMIT = {
             "The body is over 1 MiB.", 413, "Body too large", "The body is over the limit of 1048576 bytes."
         ),
         "415": _problem(
-            "Neither application/json nor text/plain.",
+            "Neither application/json nor text/plain; or the content type and the (signed) body disagree: "
+            "a body that parses, whole, as a JSON object sent as text/plain, or a body that is not JSON and "
+            "does not begin with `{` or `[` sent as application/json. The detail names both.",
             415,
-            "Unsupported media type",
-            "Send application/json or text/plain, not 'text/html'.",
+            "Content type does not match the body",
+            "The header says text/plain, but the body is a JSON object: send it as application/json.",
+            [
+                {
+                    "field": "content-type",
+                    "message": "the header says text/plain, but the body is a JSON object: send it as application/json",
+                }
+            ],
         ),
         "422": _problem(
-            "Readable, but fields are missing or of the wrong type.",
+            "Readable, but fields are missing, of the wrong type, or cannot be read (a text review's runtime, "
+            "rating, title…). Every problem is listed, one entry a field, the content rules' on the fields "
+            "that could be read included: fix them all before sending it again.",
             422,
             "Malformed submission",
-            "title: no title given",
-            [{"field": "title", "message": "no title given: add a 'Title: …' line or the ?title= query parameter"}],
+            "3 problems, all to fix before sending it again: runtime_minutes: cannot read '-5 mins' as a runtime; "
+            "write '126 mins' or '2h 6m'; certificate: '21' is not a BBFC certificate; use one of U, PG, 12A, 12, "
+            "15, 18, R18; rating: 7 is not a rating; use 0 to 5 stars in steps of a half",
+            [
+                {
+                    "field": "runtime_minutes",
+                    "message": "cannot read '-5 mins' as a runtime; write '126 mins' or '2h 6m'",
+                },
+                {
+                    "field": "certificate",
+                    "message": "'21' is not a BBFC certificate; use one of U, PG, 12A, 12, 15, 18, R18",
+                },
+                {"field": "rating", "message": "7 is not a rating; use 0 to 5 stars in steps of a half"},
+            ],
         ),
         "429": RATE_LIMITED,
         "503": UNAVAILABLE,
@@ -182,7 +210,8 @@ STATUS = {
     "description": "Readable with the id alone (128 random bits). Shows state and errors, never the review's text. "
     "`state` runs `received`, `validated`, `rendered`, `social_ready`, (`scheduled`,) `uploaded`, `published`, or "
     "ends `rejected` (a content problem), `failed` (retries used up), `superseded` (never published: a later "
-    "revision of the review was already live, named by `superseded_by`) or `retracted` (withdrawn).",
+    "revision of the review was already live, named by `superseded_by`) or `retracted` (withdrawn). "
+    "`title_source` says where the title came from: `body` (signed) or `query` (the unsigned `?title=`).",
     "responses": {
         "200": {
             "description": "The submission's state.",
@@ -193,6 +222,7 @@ STATUS = {
                         "writer": "dev",
                         "state": "rejected",
                         "slug": None,
+                        "title_source": "body",
                         "errors": [
                             {"field": "rating", "message": "7 is not a rating; use 0 to 5 stars in steps of a half"}
                         ],

@@ -114,6 +114,8 @@ def public_review(review: Review, *, article_url: str) -> dict[str, Any]:
         "revision": review.revision,
         "url": article_url,
         "title": review.title,
+        # "body": the title was in the signed body; "query": it came from the unsigned ?title=.
+        "title_source": review.title_source,
         "year": review.year,
         "certificate": review.certificate,
         "runtime_minutes": review.runtime_minutes,

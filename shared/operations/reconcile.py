@@ -191,6 +191,8 @@ def _recreate(client: redis.Redis, id: str, request: dict, state: str, fields: d
         "reconciled_at": now_iso(),
         **fields,
     }
+    if request.get("title_source"):  # as ingest recorded it (requests archived before it did have none)
+        record["title_source"] = request["title_source"]
     history = [
         json.dumps({"stage": "ingest", "state": "received", "at": received_at}),
         json.dumps({"stage": "reconcile", "state": state, "at": now_iso()}),

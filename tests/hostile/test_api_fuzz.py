@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from schemathesis.core.result import Ok
 
@@ -127,6 +127,36 @@ def test_signed_text_of_any_shape(local_stack, text, title):
             text.encode(), content_type="text/plain", params=params, writer="fuzz", secret=local_stack.fuzz_secret
         )
     )
+
+
+def belied_by_the_body(body: str, content_type: str) -> bool:
+    """The rule docs/WRITERS.md gives for a 415, restated: a JSON object sent as text, or a
+    body that is not JSON and does not begin with { or [ sent as JSON."""
+    try:
+        parsed, is_json = json.loads(body), True
+    except (ValueError, RecursionError):
+        parsed, is_json = None, False
+    if content_type.startswith("text/plain"):
+        return isinstance(parsed, dict)
+    start = body.lstrip()
+    return bool(start) and not start.startswith(("{", "[")) and not is_json
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    body=st.one_of(REVIEW_LIKE.map(json.dumps), JSON_VALUES.map(json.dumps), TEXT_LINES, st.text(max_size=120)),
+    content_type=st.sampled_from(["text/plain", "text/plain; charset=utf-8", "application/json"]),
+)
+def test_signed_bodies_under_either_content_type(local_stack, body, content_type):
+    """Either body under either header: 415 exactly where the header and the body disagree."""
+    response = local_stack.submit(
+        body.encode(), content_type=content_type, writer="fuzz", secret=local_stack.fuzz_secret
+    )
+    event(f"answered {response.status_code}")  # --hypothesis-show-statistics: how often each, 415 included
+    assert_well_answered(response)
+    assert (response.status_code == 415) == belied_by_the_body(body, content_type), response.text
+    if response.status_code == 415:
+        assert content_type.split(";")[0] in response.json()["detail"]
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))

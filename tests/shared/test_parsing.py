@@ -1,10 +1,15 @@
 """The text format's quirks, as scraped pages carry them, and JSON's shape checks."""
 
+import json
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.errors import MalformedSubmission
 from shared.parsing import (
     clean_text,
+    media_type_problem,
     parse_json_review,
     parse_submission,
     parse_text_review,
@@ -169,3 +174,104 @@ def test_text_bodies_must_be_utf8():
 def test_a_utf8_bom_is_not_part_of_the_first_header():
     body = "\ufeff".encode() + fixture_bytes("night-ferry.txt")
     assert parse_submission(body, content_type="text/plain").title == "The Night Ferry"
+
+
+# --- Where the title came from, and the content type against the body ------------------------
+
+UNTITLED = fixture_bytes("untitled-circus.txt")
+
+
+def test_the_parser_says_where_the_title_came_from():
+    assert parse_submission(fixture_bytes("night-ferry.txt"), content_type="text/plain").title_source == "body"
+    queried = parse_submission(UNTITLED, content_type="text/plain", title="The Quiet Elephant")
+    assert (queried.title, queried.title_source) == ("The Quiet Elephant", "query")
+    # A Title: line wins over the query parameter; a JSON review's title is always its body's.
+    titled = parse_submission(b"Title: Signed\n" + UNTITLED, content_type="text/plain", title="Unsigned")
+    assert (titled.title, titled.title_source) == ("Signed", "body")
+    assert parse_json_review(fixture_bytes("glasshouse.json")).title_source == "body"
+
+
+def test_a_sender_cannot_set_the_title_source():
+    review = json.loads(fixture_bytes("glasshouse.json")) | {"title_source": "body"}
+    assert problems_of(lambda: parse_json_review(json.dumps(review).encode())) == {
+        "title_source": "is not a field of a review"
+    }
+
+
+def test_a_writer_who_requires_signed_titles_gets_no_title_from_the_query():
+    problems = problems_of(
+        lambda: parse_submission(UNTITLED, content_type="text/plain", title="The Quiet Elephant", signed_title=True)
+    )
+    assert set(problems) == {"title"} and problems["title"].startswith("the title must be in the signed body")
+    signed = parse_submission(b"Title: Signed\n" + UNTITLED, content_type="text/plain", signed_title=True)
+    assert signed.title_source == "body"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "says"),
+    [
+        (b'{"title": "Glasshouse"}', "text/plain", "the header says text/plain, but the body is a JSON object"),
+        (b'\xef\xbb\xbf  {"a": [1]}\n', "text/plain", "the body is a JSON object"),
+        (b"Title: The Night Ferry\nCert: 15", "application/json", "it begins 'Title: The Night Ferry'"),
+        (b"\n  Rating ***", "application/json", "the header says application/json, but the body is not JSON"),
+    ],
+)
+def test_a_content_type_the_body_belies_is_named_with_both(body, content_type, says):
+    problem = media_type_problem(body, content_type=content_type)
+    assert problem is not None and problem.field == "content-type" and says in problem.message
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"{draft} Title: A Film", "text/plain"),  # begins with a brace, but is no JSON object
+        (b'["a", "list"]', "text/plain"),  # JSON, but no review in either form: the text parser answers
+        (b'{"title": "Glasshouse",', "application/json"),  # broken JSON: 400 saying where, as before
+        (b"[1, 2", "application/json"),
+        (b"42", "application/json"),  # JSON, not an object: 400 saying so
+        (b"null", "application/json"),
+        (b"", "application/json"),
+        (b"\xe9t\xe9", "application/json"),  # not UTF-8: its own 400
+    ],
+)
+def test_a_body_that_may_be_what_the_header_says_passes(body, content_type):
+    assert media_type_problem(body, content_type=content_type) is None
+
+
+GLASSHOUSE = json.loads(fixture_bytes("glasshouse.json"))
+BODIES = st.one_of(
+    # JSON reviews, whole or with fields dropped, and any JSON at all
+    st.sets(st.sampled_from(sorted(GLASSHOUSE))).map(
+        lambda drop: json.dumps({k: GLASSHOUSE[k] for k in GLASSHOUSE if k not in drop})
+    ),
+    st.recursive(
+        st.none() | st.integers() | st.text(max_size=10),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    ).map(json.dumps),
+    # text reviews, whole or with lines dropped, and text that begins like JSON
+    st.sets(st.integers(0, 40)).map(
+        lambda drop: "\n".join(
+            line for i, line in enumerate(fixture_bytes("night-ferry.txt").decode().split("\n")) if i not in drop
+        )
+    ),
+    st.text(max_size=60).map(lambda text: "{" + text),
+    st.text(max_size=60),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=BODIES, title=st.none() | st.just("A Title From The Query"))
+def test_no_body_is_accepted_under_both_content_types(body, title):
+    """The unsigned header can refuse a signed body, never make it say something else."""
+
+    def accepted(content_type: str) -> bool:
+        raw = body.encode()
+        if media_type_problem(raw, content_type=content_type) is not None:
+            return False
+        try:
+            parse_submission(raw, content_type=content_type, title=title)
+        except MalformedSubmission:
+            return False
+        return True
+
+    assert not (accepted("application/json") and accepted("text/plain")), body

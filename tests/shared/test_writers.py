@@ -111,3 +111,13 @@ def test_bad_callback_secrets_are_refused_naming_the_writer(callback_secrets, pr
     data = {"writers": {"alice": {"secrets": [inbound], "callback_secrets": callback_secrets}}}
     with pytest.raises(ValueError, match=f"writer 'alice': .*{problem}"):
         parse_writers(data)
+
+
+def test_a_writer_may_require_signed_titles_and_the_setting_is_checked():
+    secret = new_secret()
+    writers = parse_writers(
+        {"writers": {"strict": {"secrets": [secret], "require_signed_title": True}, "easy": {"secrets": [secret]}}}
+    )
+    assert writers["strict"].require_signed_title and not writers["easy"].require_signed_title
+    with pytest.raises(ValueError, match="require_signed_title must be true or false"):
+        parse_writers({"writers": {"strict": {"secrets": [secret], "require_signed_title": "yes"}}})

@@ -4,6 +4,9 @@ Events are checked here more strictly than a consumer would: besides the schema,
 may appear that the schema does not describe. So code that adds a field without
 documenting it fails as surely as code that drops or retypes one. (The published schemas
 stay open, because consumers are told to ignore fields they do not know.)
+
+Published files with a contract of their own (``review.json``) have their schemas in
+docs/schemas/published/, apart from the events', and are held to them the same way.
 """
 
 from __future__ import annotations
@@ -50,6 +53,25 @@ def validators() -> dict[str, Draft202012Validator]:
         )
     assert set(found) == EVENT_TYPES, f"schemas for {sorted(found)}, events {sorted(EVENT_TYPES)}"
     return found
+
+
+PUBLISHED_SCHEMAS = SCHEMAS / "published"
+
+
+@functools.cache
+def published_validator(name: str) -> Draft202012Validator:
+    """The strict validator of a published file, from docs/schemas/published/<name>."""
+    schema = json.loads((PUBLISHED_SCHEMAS / name).read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(_closed(schema), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def published_violations(name: str, document: Any) -> list[str]:
+    """What is wrong with a published file (``review.json``) against its schema; empty if nothing."""
+    return [
+        f"{'/'.join(map(str, error.absolute_path)) or '(document)'}: {error.message}"
+        for error in published_validator(name).iter_errors(document)
+    ]
 
 
 def violations(event: Any) -> list[str]:

@@ -135,6 +135,29 @@ def test_an_unreadable_review_is_what_ingest_would_refuse(tmp_path):
     assert titled.ok and (out / "reviews/circus-preview/index.html").is_file()
 
 
+def test_a_preview_of_an_unreadable_review_names_every_problem_as_ingest_would(tmp_path):
+    review = tmp_path / "three.txt"
+    review.write_text(
+        "Title: The Lamplighter\nCert (UK): 21\nRuntime: -5 mins\nDirector: Ada Quill\nRating *******\n"
+        "One night in a town without power. Quill keeps the camera close. It earns its end.\n\n"
+        "Written by Sam Okonjo\n"
+    )
+
+    refused = preview_one(review, out=tmp_path / "preview", now=NOW)
+
+    assert refused.would_answer == 422
+    assert {p.field for p in refused.problems} == {"runtime_minutes", "certificate", "rating"}
+
+
+def test_a_preview_of_a_file_whose_type_its_content_belies_is_what_ingest_would_answer_415(tmp_path):
+    json_as_text = tmp_path / "glasshouse.txt"
+    json_as_text.write_bytes(fixture_bytes("glasshouse.json"))  # sent as text/plain: not .json
+
+    refused = preview_one(json_as_text, out=tmp_path / "preview", now=NOW)
+
+    assert refused.would_answer == 415 and [p.field for p in refused.problems] == ["content-type"]
+
+
 def test_preview_files_prints_paths_and_every_reason_and_fails_if_any_has_problems(tmp_path, capsys):
     good = write_json(tmp_path / "good.json", fixture_json("glasshouse.json"))
     wrong = {"title": "Other", "rating": 11, "certificate": "Z"}
@@ -203,6 +226,23 @@ def test_post_one_signs_the_file_so_that_ingest_would_verify_it(tmp_path):
     headers = {k.lower(): v for k, v in request.headers.items()}
     assert verify_signature(Writer("alice", (secret,)), request.content, headers)
     assert not verify_signature(Writer("alice", (new_secret(),)), request.content, headers)
+
+
+@pytest.mark.parametrize(
+    ("name", "fixture", "rename"), [("r.txt", "glasshouse.json", "r.json"), ("r.json", "night-ferry.txt", "r.txt")]
+)
+def test_a_file_whose_content_belies_its_name_is_not_sent_and_the_fix_is_named(tmp_path, name, fixture, rename):
+    review = tmp_path / name
+    review.write_bytes(fixture_bytes(fixture))
+
+    def server(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("nothing is sent")
+
+    with httpx.Client(transport=httpx.MockTransport(server)) as client:
+        sent = post_one(client, review, base_url="http://ingest", writer="alice", secret=new_secret())
+
+    assert not sent.accepted and sent.refusal[0].startswith("error 415: not sent: the header says")
+    assert sent.refusal[1].endswith(f"name it {rename}")
 
 
 def test_a_refusal_keeps_the_problem_lines_as_marquee_always_printed_them(tmp_path):

@@ -127,6 +127,7 @@ def test_status_reveals_state_never_the_reviews_text(local_stack):
         "writer",
         "state",
         "slug",
+        "title_source",
         "errors",
         "urls",
         "history",

@@ -219,3 +219,16 @@ def test_the_stylesheet_uses_only_the_palette():
     assert not re.findall(r"#[0-9a-fA-F]{3,8}\b|rgba?\(|hsla?\(", body)
     used = set(re.findall(r"var\(--([a-z-]+)\)", body))
     assert used - {"serif", "sans"} <= set(PALETTES["light"])
+
+
+@pytest.mark.parametrize("source", ["body", "query", None])
+def test_review_json_records_where_the_title_came_from_as_its_schema_says(source):
+    from services.render.article import public_review
+    from tests.support.event_contract import published_violations
+
+    document = json.loads(json.dumps(public_review(review(title_source=source), article_url=URL)))
+    assert document["title_source"] == source  # always written: null only for a review validated before
+    assert published_violations("review.json", document) == []
+    # And the schema is no formality: a field it does not describe, or a source it does not know, fails.
+    assert published_violations("review.json", document | {"title_source": "header"})
+    assert published_violations("review.json", document | {"signed": True})

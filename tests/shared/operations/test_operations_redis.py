@@ -459,6 +459,23 @@ def test_reconcile_re_creates_lost_records_from_the_archive_at_the_right_stage(t
     assert findings[done].action == "final"
 
 
+def test_reconcile_keeps_where_each_title_came_from(tmp_path, client):
+    archive, publish = open_store(str(tmp_path / "archive")), open_store(str(tmp_path / "publish"))
+    sources = {uuid.uuid4().hex: "query", uuid.uuid4().hex: "body", uuid.uuid4().hex: None}  # None: archived before
+    for sid, source in sources.items():
+        archive_submission(archive, sid, upto="validated")
+        if source:  # as ingest archives the request now
+            key = f"submissions/{sid}/request.json"
+            request = json.loads(archive.get(key)) | {"title_source": source}
+            archive.put(key, json.dumps(request).encode(), content_type="application/json")
+    runtime = FakeRuntime(archive, publish, client)
+
+    reconcile(runtime, min_age=0, send=Sent())
+
+    for sid, source in sources.items():
+        assert (runtime.states.get(sid) or {}).get("title_source") == source
+
+
 def publish_as_upload_does(archive, publish, sid: str) -> str:
     """The archived review's revision copies, its manifest and the live manifest; its slug."""
     from services.render.article import public_review

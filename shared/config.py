@@ -42,11 +42,12 @@ class Settings(BaseSettings):
     unacked_restore_interval: int = 10
     release_interval: float = 5.0  # how often beat looks for embargoes to lift, in seconds
 
-    # The sweeper (shared/operations/sweeper.py): how often it looks, in seconds; how long a
-    # submission may stand still with no message to move it on before it is sent on again
-    # (unset: twice the hard time limit); and how often it is sent on before it is failed as
-    # stalled. A stalled submission is sent on after the threshold plus one or two intervals.
-    sweep_interval: float = Field(default=30.0, gt=0)
+    # The sweeper (shared/operations/sweeper.py): how often it looks, in seconds (unset: 30,
+    # or half the threshold if that is less); how long a submission may stand still with no
+    # message to move it on before it is sent on again (unset: twice the hard time limit);
+    # and how often it is sent on before it is failed as stalled. A stalled submission is
+    # sent on after the threshold plus one or two intervals.
+    sweep_interval: float | None = Field(default=None, gt=0)
     sweep_stalled_after: float | None = Field(default=None, gt=0)
     sweep_max_resends: int = Field(default=3, ge=1)
 
@@ -126,12 +127,17 @@ class Settings(BaseSettings):
                 f"MARQUEE_TASK_TIME_LIMIT ({self.task_time_limit}s), "
                 "or the sweeper may send on work a worker is still doing"
             )
-        if self.sweep_interval >= self.stalled_after:
+        if self.sweep_every >= self.stalled_after:
             raise ValueError(
-                f"MARQUEE_SWEEP_INTERVAL ({self.sweep_interval:g}s) must be below "
+                f"MARQUEE_SWEEP_INTERVAL ({self.sweep_every:g}s) must be below "
                 f"MARQUEE_SWEEP_STALLED_AFTER ({self.stalled_after:g}s)"
             )
         return self
+
+    @property
+    def sweep_every(self) -> float:
+        """Seconds between sweeps."""
+        return self.sweep_interval if self.sweep_interval is not None else min(30.0, self.stalled_after / 2)
 
     @property
     def stalled_after(self) -> float:

@@ -64,8 +64,8 @@ beat_schedule = {
     # workers back from an outage need not run a backlog of them.
     "sweep": {
         "task": task_name("sweep"),
-        "schedule": _settings.sweep_interval,
-        "options": {"expires": _settings.sweep_interval},
+        "schedule": _settings.sweep_every,
+        "options": {"expires": _settings.sweep_every},
     },
 }
 

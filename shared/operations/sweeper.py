@@ -12,7 +12,7 @@ windows can leave a submission with no such message, and nothing else would ever
 * a stage that gave up could not record its failure (Redis was away);
 * a queue's list was lost (trimmed, deleted, a failover to a replica that never had it).
 
-Every ``sweep_interval`` seconds beat runs ``sweep`` (services/maintenance/sweep.py).
+Every ``MARQUEE_SWEEP_INTERVAL`` seconds beat runs ``sweep`` (services/maintenance/sweep.py).
 It reads the submissions in no final state whose last move is older than
 ``stalled_after`` (``ACTIVE_INDEX``, kept by the state's scripts; one held by an embargo
 counts from when the embargo lifts) and, if any, the ids every message in flight names.

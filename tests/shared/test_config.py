@@ -58,6 +58,12 @@ def test_retention_keeps_at_least_the_live_revision_and_no_negative_age(environm
 
 def test_the_sweeper_waits_past_the_hard_time_limit_and_looks_more_often_than_it_waits(environment):
     assert get_settings().stalled_after == 2 * get_settings().task_time_limit  # derived when unset
+    assert get_settings().sweep_every == 30
+    get_settings.cache_clear()
+    with environment.context() as scoped:  # a short time limit brings the sweeps closer, by itself
+        scoped.setenv("MARQUEE_TASK_TIME_LIMIT", "4")
+        scoped.setenv("MARQUEE_TASK_SOFT_TIME_LIMIT", "3")
+        assert (get_settings().stalled_after, get_settings().sweep_every) == (8, 4)
     refused = (
         (
             {"MARQUEE_SWEEP_STALLED_AFTER": "120"},

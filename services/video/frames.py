@@ -81,7 +81,9 @@ def wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
     return lines
 
 
-def fit(text: str, name: str, box: Box, *, sizes: tuple[int, int], max_lines: int) -> tuple[ImageFont.FreeTypeFont, list[str]]:
+def fit(
+    text: str, name: str, box: Box, *, sizes: tuple[int, int], max_lines: int
+) -> tuple[ImageFont.FreeTypeFont, list[str]]:
     """The largest size from ``sizes`` (high, low) at which ``text`` wraps into ``box`` in at
     most ``max_lines``; at the smallest, the lines that fit, the last ending in an ellipsis."""
     width, height = box[2] - box[0], box[3] - box[1]
@@ -119,7 +121,18 @@ def _draw_lines(
     return top
 
 
-def _text(drawing: Drawing, role: str, text: str, name: str, box: Box, *, sizes: tuple[int, int], max_lines: int, colour: str, top: int) -> int:
+def _text(
+    drawing: Drawing,
+    role: str,
+    text: str,
+    name: str,
+    box: Box,
+    *,
+    sizes: tuple[int, int],
+    max_lines: int,
+    colour: str,
+    top: int,
+) -> int:
     font, lines = fit(text, name, (box[0], top, box[2], box[3]), sizes=sizes, max_lines=max_lines)
     return _draw_lines(drawing, role, lines, font, box=box, colour=colour, top=top)
 
@@ -166,18 +179,68 @@ def draw_scene(review: Review, *, part: str, caption: str | None, site: str) -> 
         top = _text(drawing, "title", title, BOLD, STAGE, sizes=(110, 44), max_lines=5, colour=INK, top=top)
         _stars(drawing, review.rating, size=72, top=min(top + 20, STAGE[3] - 90))
     elif part == "premise":
-        top = _text(drawing, "title", title, BOLD, (STAGE[0], top, STAGE[2], top + 160), sizes=(60, 36), max_lines=2, colour=INK, top=top)
+        top = _text(
+            drawing,
+            "title",
+            title,
+            BOLD,
+            (STAGE[0], top, STAGE[2], top + 160),
+            sizes=(60, 36),
+            max_lines=2,
+            colour=INK,
+            top=top,
+        )
         facts = f"Directed by {', '.join(review.directors[:2])}"
-        top = _text(drawing, "facts", facts, REGULAR, (STAGE[0], top + 30, STAGE[2], top + 190), sizes=(40, 26), max_lines=2, colour=MUTED, top=top + 30)
+        top = _text(
+            drawing,
+            "facts",
+            facts,
+            REGULAR,
+            (STAGE[0], top + 30, STAGE[2], top + 190),
+            sizes=(40, 26),
+            max_lines=2,
+            colour=MUTED,
+            top=top + 30,
+        )
         more = f"{format_runtime(review.runtime_minutes)} · {review.certificate}"
-        _text(drawing, "facts", more, REGULAR, (STAGE[0], top + 10, STAGE[2], STAGE[3]), sizes=(40, 26), max_lines=1, colour=MUTED, top=top + 10)
+        _text(
+            drawing,
+            "facts",
+            more,
+            REGULAR,
+            (STAGE[0], top + 10, STAGE[2], STAGE[3]),
+            sizes=(40, 26),
+            max_lines=1,
+            colour=MUTED,
+            top=top + 10,
+        )
     elif part == "verdict":
         top = _stars(drawing, review.rating, size=112, top=top + 40)
         score = f"{review.rating:g}/5"
         _text(drawing, "verdict", score, BOLD, STAGE, sizes=(96, 60), max_lines=1, colour=INK, top=top + 20)
     else:
-        top = _text(drawing, "byline", f"Review by {review.author}", BOLD, (STAGE[0], top + 20, STAGE[2], top + 220), sizes=(56, 30), max_lines=2, colour=INK, top=top + 20)
-        _text(drawing, "cta", "Full review: link in the description", REGULAR, (STAGE[0], top + 30, STAGE[2], STAGE[3]), sizes=(40, 26), max_lines=2, colour=MUTED, top=top + 30)
+        top = _text(
+            drawing,
+            "byline",
+            f"Review by {review.author}",
+            BOLD,
+            (STAGE[0], top + 20, STAGE[2], top + 220),
+            sizes=(56, 30),
+            max_lines=2,
+            colour=INK,
+            top=top + 20,
+        )
+        _text(
+            drawing,
+            "cta",
+            "Full review: link in the description",
+            REGULAR,
+            (STAGE[0], top + 30, STAGE[2], STAGE[3]),
+            sizes=(40, 26),
+            max_lines=2,
+            colour=MUTED,
+            top=top + 30,
+        )
     if caption:
         draw_caption(drawing, caption)
     return drawing

@@ -59,7 +59,7 @@ class Narration:
 
 def split_phrases(text: str, *, part: str) -> list[Phrase]:
     """Sentences, then clauses, then runs of at most PHRASE_WORDS words and PHRASE_CHARS characters."""
-    phrases = []
+    phrases: list[Phrase] = []
     for sentence in re.split(r"(?<=[.!?…。！？])\s+", " ".join(text.split())):
         for clause in re.split(r"(?<=[,;:，；：])\s+", sentence):
             phrases.extend(Phrase(piece, part) for piece in _runs(clause))
@@ -156,6 +156,6 @@ def narrate(parts: Mapping[str, str], voice: Voice) -> Narration:
         at += samples.size / RATE
     total = max(MIN_SECONDS, at + TAIL)
     body = np.concatenate(pieces)
-    padded = np.zeros(int(round(total * RATE)), np.float32)
+    padded = np.zeros(round(total * RATE), np.float32)
     padded[: body.size] = body[: padded.size]
     return Narration(samples=padded, cues=tuple(cues), duration=padded.size / RATE, dropped=len(spoken) - len(kept))

@@ -22,7 +22,8 @@ SPEAK_TIMEOUT = 30.0  # seconds for one phrase; espeak-ng takes a few hundredths
 
 
 class Voice(Protocol):
-    rate: int  # samples a second of what ``speak`` returns
+    @property
+    def rate(self) -> int: ...  # samples a second of what ``speak`` returns
 
     def speak(self, text: str) -> np.ndarray: ...
 

@@ -40,4 +40,5 @@ def notify(submission_id: str) -> None:
     if rt.states.advance(submission_id, State.PUBLISHED, stage="notify", event=event) == State.PUBLISHED:
         rt.announce(event)
         # The teaser video, after the fact and on its own queue: the article never waits for it.
-        hand_off("video", submission_id)
+        if rt.settings.video_enabled:
+            hand_off("video", submission_id)

@@ -5,6 +5,7 @@ The pictures are drawn and measured (no encoding); the narration is spoken by es
 from __future__ import annotations
 
 import shutil
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from services.video.frames import HEIGHT, SAFE_ZONE, WIDTH, draw_scene
 from services.video.narration import MAX_SECONDS, MIN_SECONDS, PARTS, narrate, split_phrases
 from services.video.voice import EspeakVoice
 
-HARD = {
+HARD: dict[str, dict[str, Any]] = {
     "long title": {"title": "The " + "Very " * 38 + "Long Film"},  # 200 characters
     "one letter": {"title": "M"},
     "long body": {"paragraphs": [" ".join(["A sentence of words that goes on."] * 2900)]},  # 20,300 words

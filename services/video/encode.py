@@ -1,7 +1,7 @@
 """The MP4: H.264 (High, yuv420p, 30 fps) and AAC-LC (48 kHz), the moov atom first. PyAV.
 
-Each distinct picture is converted to YUV once and the same frame is sent for every frame
-it is on screen; x264 codes a repeated frame as skipped blocks in a few bytes. The output is the same bytes for the same input:
+Each distinct picture is converted to YUV and coded by x264 once; the frames that hold it
+are written as copies of it (``skipframes``), a few bytes and microseconds each. The output is the same bytes for the same input:
 ``bitexact`` keeps the libraries' version strings and any time out of the container, x264
 runs one thread with fixed settings, and the AAC encoder is FFmpeg's own, which is
 deterministic.
@@ -19,21 +19,25 @@ import av
 import numpy as np
 from PIL import Image
 
+from services.video.skipframes import skip_frame, stream_params
+
 FPS = 30
 AUDIO_RATE = 48000
 AUDIO_BITRATE = 128_000
 AAC_FRAME = 1024  # samples per AAC-LC frame
-# x264 for pictures that hold still and then cut. Every frame costs x264 its analysis
-# (about 6 ms at 1080×1920 even when nothing moved), so the cheapest analysis, ultrafast,
-# with CABAC back on (Main profile, which the platforms ask for; ultrafast alone is
-# Baseline) and a quality target rather than a bit rate, capped so that 60 s can never pass
-# 50 MB (4 Mb/s × 60 s = 30 MB). A key frame every 10 s; one thread so the bytes repeat.
+# x264 sees only the distinct pictures, each an IDR frame (keyint=1): a cut is a key frame,
+# so seeking lands on a whole picture. Every frame costs x264 about 6 ms of analysis at
+# 1080×1920 even when nothing moved, hence the repeats are written as skipped frames
+# instead (skipframes.py), which needs CAVLC (cabac=0) and no weighted prediction; the 8×8
+# transform makes it High profile (ultrafast alone is Baseline, which the platforms do not
+# ask for). A quality target (CRF 18: text on flat colour) capped by VBV at 4 Mb/s, so 60 s
+# can never pass 50 MB (30 MB); one thread so that the bytes repeat.
 X264_OPTIONS = {
     "preset": "ultrafast",
-    "crf": "20",
-    "profile": "main",
+    "crf": "18",
+    "profile": "high",
     "threads": "1",
-    "x264-params": "keyint=300:min-keyint=30:cabac=1:vbv-maxrate=4000:vbv-bufsize=8000",
+    "x264-params": "keyint=1:cabac=0:8x8dct=1:weightp=0:vbv-maxrate=4000:vbv-bufsize=8000",
 }
 
 
@@ -74,14 +78,29 @@ def _write(path: Path, shots: Sequence[Shot], audio: np.ndarray) -> None:
 
 
 def _write_video(container, stream, shots: Sequence[Shot]) -> None:
-    pts = 0
+    """Each distinct picture through x264 once, as an IDR frame at its first frame; the
+    frames that hold it are skipped-macroblock copies (``skipframes``)."""
+    starts, at = [], 0
     for shot in shots:
+        starts.append(at)
+        at += shot.frames
+    coded: list[av.Packet] = []
+    for shot, start in zip(shots, starts, strict=True):
         frame = av.VideoFrame.from_image(shot.image.convert("RGB")).reformat(format="yuv420p")
-        for _ in range(shot.frames):
-            frame.pts = pts
-            pts += 1
-            container.mux(stream.encode(frame))
-    container.mux(stream.encode(None))
+        frame.pts = start
+        coded.extend(stream.encode(frame))
+    coded.extend(stream.encode(None))
+    if len(coded) != len(shots):
+        raise RuntimeError(f"x264 gave {len(coded)} packets for {len(shots)} pictures")
+    params = stream_params(bytes(stream.codec_context.extradata))
+    for packet, shot, start in zip(coded, shots, starts, strict=True):
+        container.mux(packet)
+        for n in range(1, shot.frames):
+            copy = av.Packet(skip_frame(params, since_idr=n))
+            copy.stream, copy.time_base = stream, Fraction(1, FPS)
+            copy.pts = copy.dts = start + n
+            copy.duration = 1
+            container.mux(copy)
 
 
 def _write_audio(container, stream, audio: np.ndarray) -> None:

@@ -105,3 +105,30 @@ def test_a_published_review_gets_its_video_after_publication(video_stack):
     poll(lambda: published_times() > before, timeout=60, what="the repeated video message to be handled")
     assert httpx.get(video_manifest_url, timeout=10).content == found.content
     assert len(video_stack.events("review.video_ready", id_)) == 1
+
+
+def test_make_runs_site_serves_the_video_so_a_browser_can_play_it(tmp_path_factory, redis_server):
+    """As `make run` lays it out (local stores, the publish store served at /site/): the
+    pointer leads to an MP4 served as video/mp4, with byte ranges, which browsers seek with."""
+    root = tmp_path_factory.mktemp("video-local")
+    stack = Stack(
+        root,
+        redis_url=redis_server.url.replace("/0", "/6"),
+        archive_url=f"file://{root}/archive",
+        publish_url=str(root / "publish"),
+        extra_env={"MARQUEE_VIDEO_ENABLED": "1"},
+    ).start()
+    try:
+        response = stack.submit(fixture_bytes("glasshouse.json"))
+        record = stack.wait_for(response.json()["id"])
+        assert record["state"] == "published", record["errors"]
+        assert record["urls"]["manifest"].startswith(f"{stack.url}/site/")
+        pointer_url = record["urls"]["manifest"].replace("/manifest.json", "/video.json")
+        pointer = poll(lambda: fetch(pointer_url), timeout=90, what="the video pointer").json()
+        video_url = httpx.get(pointer["manifest_url"], timeout=10).json()["video"]["url"]
+        whole = httpx.get(video_url, timeout=10)
+        assert whole.status_code == 200 and whole.headers["content-type"] == "video/mp4"
+        part = httpx.get(video_url, headers={"range": "bytes=0-1023"}, timeout=10)
+        assert part.status_code == 206 and part.content == whole.content[:1024]
+    finally:
+        stack.stop()

@@ -45,10 +45,11 @@ FROM ${PYTHON_IMAGE} AS runtime
 
 # DejaVu for the social images Pillow draws: fonts-dejavu-core has the upright faces,
 # fonts-dejavu-extra the italic and oblique ones the quotes are set in. Versions follow
-# the base image's Debian release, so a rebuild picks up its security updates.
+# the base image's Debian release, so a rebuild picks up its security updates. espeak-ng
+# speaks the teaser videos' narration (PyAV's wheel brings FFmpeg itself).
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends fonts-dejavu-core fonts-dejavu-extra \
+    && apt-get install -y --no-install-recommends fonts-dejavu-core fonts-dejavu-extra espeak-ng \
     && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --system --gid 10001 marquee \

@@ -8,12 +8,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 # Debian package : a command or file that shows it is installed.
-# Running needs Redis and the fonts the social images are drawn with.
+# Running needs Redis, the fonts the social images are drawn with, and espeak-ng for the
+# teaser videos' narration.
 RUN_PACKAGES := redis-server:redis-server \
 	fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf \
-	fonts-dejavu-extra:/usr/share/fonts/truetype/dejavu/DejaVuSerif-Italic.ttf
-# Testing also needs a browser for the Selenium tests and Java for the HTML checker.
-TEST_PACKAGES := chromium:chromium chromium-driver:chromedriver default-jre-headless:java
+	fonts-dejavu-extra:/usr/share/fonts/truetype/dejavu/DejaVuSerif-Italic.ttf \
+	espeak-ng:espeak-ng
+# Testing also needs a browser for the Selenium tests, Java for the HTML checker, and
+# ffprobe (Debian's ffmpeg) to inspect the teaser videos as a platform would.
+TEST_PACKAGES := chromium:chromium chromium-driver:chromedriver default-jre-headless:java ffmpeg:ffprobe
 # What `make system-deps` checks (`make bench` passes its own).
 SYSTEM_PACKAGES := $(RUN_PACKAGES) $(TEST_PACKAGES)
 

@@ -76,6 +76,14 @@ class Settings(BaseSettings):
     s3_timeout: float = 20.0  # seconds to wait for an S3 answer before retrying
     s3_max_attempts: int = 5  # tries of one S3 call (botocore: 500s, 503s, resets), and of a GET whose body breaks off
 
+    # Teaser videos (services/video): made for each review once it is published. Off, a
+    # published review gets none (and the video worker has nothing to do).
+    video_enabled: bool = True
+    # The teaser video's voice (services/video/voice.py): the text-to-speech engine and its
+    # voice. Only espeak-ng ships; another engine is a class in VOICES and a name here.
+    video_voice: Literal["espeak-ng"] = "espeak-ng"
+    video_voice_name: str = Field(default="en-gb", pattern=r"^[A-Za-z0-9][A-Za-z0-9_+-]{0,39}$")
+
     @field_validator("outbound_allow", mode="before")
     @classmethod
     def _split_ranges(cls, value: object) -> object:

@@ -31,6 +31,7 @@ EVENT_TYPES = frozenset(
         "review.retracted",
         "review.superseded",
         "review.rolled_back",
+        "review.video_ready",
     }
 )
 STREAM_FIELD = "event"  # the entry's field holding the envelope's JSON

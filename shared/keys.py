@@ -8,6 +8,8 @@ Archive (private)::
     submissions/<id>/review.json    the validated review
     submissions/<id>/out/…          the assets stages made, as they will be published
     submissions/<id>/retracted.json the writer withdrew it (its assets are kept here)
+    submissions/<id>/video/…        the video stage's teaser, apart from out/ (published
+                                    after the revision, never part of its manifest)
 
 Publish (public)::
 
@@ -15,6 +17,8 @@ Publish (public)::
     reviews/<slug>/manifest.json    written last: its presence means the review is complete
     reviews/<slug>/r/<n>/…          revision n's own copies, its manifest included
     reviews/<slug>/revisions.json   the revisions kept, and when each went live
+    reviews/<slug>/r/<n>/video/…    revision n's teaser video, its own manifest.json last
+    reviews/<slug>/video.json       points at the newest live revision's video manifest
 """
 
 from __future__ import annotations
@@ -36,7 +40,15 @@ CONTENT_TYPES = {
     ".txt": "text/plain; charset=utf-8",
     ".jpg": "image/jpeg",
     ".png": "image/png",
+    ".mp4": "video/mp4",
+    ".vtt": "text/vtt; charset=utf-8",
+    ".srt": "application/x-subrip; charset=utf-8",
 }
+
+# The video stage's files, in the order they are published; its manifest comes after them.
+VIDEO_FILES = ("video.mp4", "cover.jpg", "captions.vtt", "captions.srt", "youtube-teaser.json", "instagram-post.json")
+VIDEO_MARKER = "video.json"  # in the archive: the teaser is whole (written last)
+VIDEO_POINTER = "video.json"  # in the publish store, beside manifest.json
 
 
 def is_submission_id(value: str) -> bool:
@@ -68,6 +80,10 @@ def output_prefix(id: str) -> str:
 
 def output_key(id: str, name: str) -> str:
     return f"{output_prefix(id)}/{name}"
+
+
+def video_key(id: str, name: str) -> str:
+    return f"submissions/{_checked_id(id)}/video/{name}"
 
 
 def published_key(slug: str, name: str) -> str:

@@ -6,7 +6,7 @@ stage is one task named after its queue; a few more tasks share a stage's queue.
 
 from __future__ import annotations
 
-QUEUES = ("validate", "render", "social", "upload", "notify")
+QUEUES = ("validate", "render", "social", "upload", "notify", "video")
 
 # Housekeeping that beat runs on a timer and no stage owns: the sweeper. Every stage worker
 # serves this queue beside its own (``marquee worker``), so it needs no worker of its own,
@@ -26,6 +26,8 @@ TASK_QUEUES = {
     "release": "upload",  # lifts embargoes whose time has come; run every few seconds by beat
     "rebuild": "upload",  # writes every index page and feed again, after reconcile restored the catalogue
     "rollback": "upload",  # an operator's: makes a kept revision live again, under the slug's lease
+    "video": "video",  # the teaser video, after publication: a slow encode holds back no other stage
+    "publish_video": "upload",  # the video joins its published revision (only upload writes public files)
     "sweep": MAINTENANCE_QUEUE,  # sends stalled submissions on, and repairs a Redis that lost its data
 }
 

@@ -29,6 +29,7 @@ import base64
 import contextlib
 import hashlib
 import http.client
+import io
 import os
 import random
 import stat
@@ -40,6 +41,7 @@ from typing import Literal, Protocol
 from urllib.parse import urlparse
 
 import boto3
+import boto3.s3.transfer
 import botocore.config
 import botocore.exceptions
 import urllib3.exceptions
@@ -56,6 +58,9 @@ from shared.files import (
     temporary_beside,
     write_atomic,
 )
+
+# Above this, S3Store.put_large sends a file in parts of this size (S3's minimum part is 5 MiB).
+MULTIPART_THRESHOLD = 8 * 1024 * 1024
 
 # botocore's request_checksum_calculation and response_checksum_validation
 ChecksumCalculation = Literal["when_supported", "when_required"]
@@ -76,6 +81,7 @@ class Store(Protocol):
 
     def put(self, key: str, data: bytes, *, content_type: str, cache_control: str | None = None) -> None: ...
     def get(self, key: str) -> bytes: ...
+    def put_large(self, key: str, data: bytes, *, content_type: str, cache_control: str | None = None) -> None: ...
     def head(self, key: str) -> ObjectInfo | None: ...
     def copy(
         self,
@@ -121,6 +127,10 @@ class LocalStore:
             write_atomic(self._path(key), data, mode=self.file_mode, dir_mode=self.dir_mode)
         except OSError as exc:
             raise StorageUnavailable(f"cannot write {key}: {exc.strerror}") from exc
+
+    def put_large(self, key: str, data: bytes, *, content_type: str, cache_control: str | None = None) -> None:
+        """As ``put``: a file is a file, however large."""
+        self.put(key, data, content_type=content_type, cache_control=cache_control)
 
     def get(self, key: str) -> bytes:
         try:
@@ -333,6 +343,25 @@ class S3Store:
             with contextlib.suppress(*_CONNECTION_ERRORS):
                 body.close()
             raise _BrokenAnswer(f"S3 get failed while reading the answer: {type(exc).__name__}") from exc
+
+    def put_large(self, key: str, data: bytes, *, content_type: str, cache_control: str | None = None) -> None:
+        """``put`` for files of megabytes (a teaser video): above MULTIPART_THRESHOLD, a
+        multipart upload (boto3's managed transfer), each part retried on its own rather than
+        the whole file. The hash goes in the metadata, as ``put`` does, since a multipart
+        object's own checksum is a composite of its parts'."""
+        extra: dict[str, str | dict[str, str]] = {"ContentType": content_type, "Metadata": {"sha256": sha256_hex(data)}}
+        if cache_control:
+            extra["CacheControl"] = cache_control
+        transfer = boto3.s3.transfer.TransferConfig(
+            multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD, max_concurrency=2
+        )
+        self._call(
+            "multipart put",
+            lambda Bucket, **kw: self.client.upload_fileobj(io.BytesIO(data), Bucket, **kw),
+            Key=self._key(key),
+            ExtraArgs=extra,
+            Config=transfer,
+        )
 
     def head(self, key: str) -> ObjectInfo | None:
         mode = {"ChecksumMode": "ENABLED"} if self.send_checksums else {}

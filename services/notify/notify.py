@@ -7,7 +7,7 @@ import json
 from shared.broker.celery_app import app
 from shared.envelope import envelope, revision_manifest_url
 from shared.models import State
-from shared.pipeline import StageTask, get_runtime
+from shared.pipeline import StageTask, get_runtime, hand_off
 from shared.queues import task_name
 from shared.state import now_iso
 
@@ -39,3 +39,6 @@ def notify(submission_id: str) -> None:
     # nothing; announcing again is a no-op for deliveries already recorded.
     if rt.states.advance(submission_id, State.PUBLISHED, stage="notify", event=event) == State.PUBLISHED:
         rt.announce(event)
+        # The teaser video, after the fact and on its own queue: the article never waits for it.
+        if rt.settings.video_enabled:
+            hand_off("video", submission_id)

@@ -3,7 +3,8 @@
 Parts (``--only`` picks some): redis, ingest, monolith, publish, pipeline (end to end on
 the stack as deployed, one social process per core and one for each other stage, with the
 latency sweep, review sizes and the RSS soak), engine, scale (1, 2 and 4 per stage), ratio
-(the monolith and the pipeline back to back, ``--rounds`` times). Defaults fit in about ten
+(the monolith and the pipeline back to back, ``--rounds`` times), video (the teaser video's CPU
+per review and per teaser second, and publication with the video stage off and on). Defaults fit in about ten
 minutes on two cores. Everything runs under a temporary directory that is removed afterwards (``--keep`` keeps it).
 """
 
@@ -22,13 +23,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.bench import ingest_load, monolith
+from tests.bench import ingest_load, monolith, video
 from tests.bench.common import REPO, commandstats, machine, stats_delta
 from tests.bench.pipeline import PipelineBench, RssSampler, deployed_processes
 from tests.bench.report import write_report
 from tests.support.processes import RedisServer, Stack
 
-PARTS = ("redis", "ingest", "monolith", "publish", "catalogue", "pipeline", "engine", "scale", "ratio")
+PARTS = ("redis", "ingest", "monolith", "publish", "catalogue", "pipeline", "engine", "scale", "ratio", "video")
 
 
 def say(message: str) -> None:
@@ -65,6 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="alternating monolith / pipeline pairs for the ratio (default 3; its median is the figure)",
     )
     p.add_argument("--scale", default="1,2,4", help="worker processes per stage to compare (default 1,2,4)")
+    p.add_argument("--videos", type=int, default=4, help="teasers made for the video part (default 4)")
     p.add_argument("--seed-small", type=int, default=100)
     p.add_argument("--seed-large", type=int, default=10_000)
     p.add_argument("--publish-runs", type=int, default=30, help="uploads timed at each catalogue size (default 30)")
@@ -436,6 +438,12 @@ def main(argv: list[str] | None = None) -> None:
                 results["scale"] = run_scale(root, args, redis_server)
             if "ratio" in parts:
                 results["ratio"] = run_ratio(root, args, redis_server)
+            if "video" in parts:
+                say(f"video: {args.videos} teasers in-process, then {args.videos} reviews end to end, video off and on")
+                results["video"] = {
+                    "stage": video.stage_cost(args.videos),
+                    "end_to_end": video.end_to_end(root / "video", redis_server, count=args.videos),
+                }
         finally:
             redis_server.stop()
     finally:

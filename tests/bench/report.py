@@ -432,6 +432,7 @@ def render(r: dict) -> str:
             + ".",
             "",
         ]
+    out += video_section(r.get("video"))
     rb = r.get("redis_benchmark")
     if rb:
         names = list(rb["single"])
@@ -445,6 +446,45 @@ def render(r: dict) -> str:
             "",
         ]
     return "\n".join(out)
+
+
+def video_section(video: dict | None) -> list[str]:
+    """The teaser video: CPU per review and per teaser second, by phase; publication with it off and on."""
+    if not video:
+        return []
+    stage = video["stage"]
+    out = [
+        "### The teaser video (video stage)",
+        "",
+        (
+            f"CPU (process and children, espeak-ng included) per teaser: **{f(stage['cpu_per_review'], 2)} s per review**, "
+            f"**{f(stage['cpu_per_teaser_second'], 3)} s per teaser second**, so {f(stage['cpu_for_30s'], 1)} s for a 30 s teaser "
+            "(target at most 5, aim 2)."
+        ),
+        "",
+        "| teaser s | pictures | MB | CPU s | per teaser s | speech | loudness | frames | encode |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in stage["runs"]:
+        p = run["phases"]
+        out.append(
+            f"| {f(run['seconds'])} | {run['pictures']} | {f(run['bytes'] / 1e6, 2)} | {f(run['cpu'], 2)} | "
+            f"{f(run['cpu_per_teaser_second'], 3)} | {f(p['speech'], 2)} | {f(p['loudness'], 2)} | "
+            f"{f(p['frames'], 2)} | {f(p['encode'], 2)} |"
+        )
+    e2e = video["end_to_end"]
+    off, on = e2e["video_off"], e2e["video_on"]
+    out += [
+        "",
+        (
+            f"End to end, {on['count']} reviews one at a time (local stores): published p50 "
+            f"{f(off['published_ms']['p50'], 0)} ms with the video stage off, {f(on['published_ms']['p50'], 0)} ms with it on; "
+            f"the video ready p50 {f(on['video_ready_ms']['p50'], 0)} ms after submission; the video worker's CPU "
+            f"{f(on['video_worker_cpu_per_review'], 2)} s per review."
+        ),
+        "",
+    ]
+    return out
 
 
 def plot(r: dict, path: Path) -> None:

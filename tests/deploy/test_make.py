@@ -26,7 +26,7 @@ MAKE = shutil.which("make")
 pytestmark = pytest.mark.skipif(MAKE is None, reason="make is not installed")
 
 LOCKS = REPO / "requirements"
-TEST_ONLY = ("chromium", "chromedriver", "java", "jre")  # packages, probes and commands
+TEST_ONLY = ("chromium", "chromedriver", "java", "jre", "ffprobe", "ffmpeg")  # packages, probes and commands
 FONTS = (
     Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
     Path("/usr/share/fonts/truetype/dejavu/DejaVuSerif-Italic.ttf"),
@@ -46,11 +46,11 @@ def checkout(tmp_path) -> Path:
 
 @pytest.fixture
 def bare_path(tmp_path) -> Path:
-    """A PATH with no chromium, chromedriver, java or apt-get, as a user without root sees it:
-    only a redis-server stand-in and an `id` that says uid 1000."""
+    """A PATH with no chromium, chromedriver, java, ffprobe or apt-get, as a user without root
+    sees it: only redis-server and espeak-ng stand-ins and an `id` that says uid 1000."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name, script in {"redis-server": "exit 0", "id": "echo 1000"}.items():
+    for name, script in {"redis-server": "exit 0", "espeak-ng": "exit 0", "id": "echo 1000"}.items():
         (bin_dir / name).write_text(f"#!/bin/sh\n{script}\n")
         (bin_dir / name).chmod(0o755)
     return bin_dir
@@ -241,6 +241,7 @@ def test_make_run_in_a_fresh_copy_starts_the_stack_without_chromium_or_java(tmp_
     for name, target in {
         "python3": base_python,
         "redis-server": shutil.which("redis-server"),
+        "espeak-ng": shutil.which("espeak-ng"),
         **{tool: shutil.which(tool) for tool in ("id", "grep", "touch", "sh", "env")},
     }.items():
         assert target is not None, name

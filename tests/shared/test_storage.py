@@ -334,3 +334,16 @@ def test_a_local_put_and_a_linked_copy_sync_the_directory_after_the_rename(tmp_p
         f"replace {tmp_path}/publish/site/page.html",
         f"sync {tmp_path}/publish/site",
     ]
+
+
+def test_a_large_file_goes_up_in_parts_and_keeps_its_hash(store):
+    from shared.storage import MULTIPART_THRESHOLD
+
+    data = os.urandom(MULTIPART_THRESHOLD + 1024 * 1024)  # two parts
+    store.put_large("reviews/x/r/1/video/video.mp4", data, content_type="video/mp4", cache_control="immutable")
+    assert store.get("reviews/x/r/1/video/video.mp4") == data
+    assert store.head("reviews/x/r/1/video/video.mp4") == ObjectInfo.of(data)
+    if not isinstance(store, LocalStore):
+        meta = store.client.head_object(Bucket=store.bucket, Key=store._key("reviews/x/r/1/video/video.mp4"))
+        assert meta["ETag"].strip('"').endswith("-2"), meta["ETag"]  # S3 marks a multipart object's ETag
+        assert meta["ContentType"] == "video/mp4" and meta["CacheControl"] == "immutable"

@@ -275,6 +275,9 @@ class Stack:
             "MARQUEE_OUTBOUND_ALLOW": "127.0.0.1/32",
             "MARQUEE_TEST_HOSTS_FILE": str(self.hosts_file),
             "MARQUEE_OPS_TOKEN": self.ops_token,
+            # A teaser video costs seconds of CPU a review: only the tests about it make them
+            # (extra_env={"MARQUEE_VIDEO_ENABLED": "1"}); the video worker runs all the same.
+            "MARQUEE_VIDEO_ENABLED": "0",
             **(extra_env or {}),
         }
         self.ingest: subprocess.Popen | None = None

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 MARQUEE = [sys.executable, "-m", "services.cli.main"]
 UP_TIMEOUT = 120  # the whole stack, on a busy two-core machine
-STAGES = ("validate", "render", "social", "upload", "notify")
+STAGES = ("validate", "render", "social", "upload", "notify", "video")
 
 
 def _stat(pid: int) -> tuple[int, str, int] | None:

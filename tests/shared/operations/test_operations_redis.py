@@ -202,7 +202,7 @@ def test_queue_stats_count_every_priority_list_unacked_messages_workers_and_the_
         assert channel.basic_get("upload", no_ack=False) is not None
         rows = {row.queue: row for row in ops.queue_stats(client)}
         flying = ops.in_flight(client)
-    assert list(rows) == ["validate", "render", "social", "upload", "notify"]
+    assert list(rows) == ["validate", "render", "social", "upload", "notify", "video"]
     assert (rows["render"].waiting, rows["render"].unacked, rows["render"].workers) == (2, 0, 1)
     assert 29 <= (rows["render"].oldest_age_seconds or 0) < 60
     assert (rows["upload"].waiting, rows["upload"].unacked) == (0, 1)

@@ -282,7 +282,7 @@ def create_app() -> FastAPI:
             return problem(503, "not-ready", "Not ready", f"Unreachable: {', '.join(failed)}.")
         return {"status": "ready"}
 
-    limiter = RateLimiter(settings.redis_url, settings.rate_limit)
+    limiter = RateLimiter(settings.redis, settings.rate_limit)
 
     async def rate_limit(writer: Writer) -> JSONResponse | None:
         rate = writer.rate_limit or settings.rate_limit

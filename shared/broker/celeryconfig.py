@@ -5,16 +5,26 @@ tests and the ingest service do, needs no settings.
 """
 
 from shared.config import get_settings
+from shared.connection import sentinel_options
 from shared.queues import STAGE_TASKS, TASK_QUEUES, task_name
 
 _settings = get_settings()
 
-broker_url = _settings.redis_url
-# kombu's Redis transport with a fix: without it a worker holding a message when Redis
-# goes away dies ("Unrecoverable error") instead of reconnecting (shared/broker/redis_broker.py).
-broker_transport = "shared.broker.redis_broker:Transport"
+_redis = _settings.redis
+# The same URL the services use: redis://…, or kombu's own sentinel://…;sentinel://… form,
+# whose master's name goes in the transport options (shared/connection.py).
+broker_url = _redis.url
+# kombu's Redis (or Sentinel) transport with a fix: without it a worker holding a message when
+# Redis goes away dies ("Unrecoverable error") instead of reconnecting (shared/broker/redis_broker.py).
+broker_transport = (
+    "shared.broker.redis_broker:SentinelTransport" if _redis.uses_sentinel else "shared.broker.redis_broker:Transport"
+)
 broker_connection_retry_on_startup = True
+_sentinel_options = (
+    {"master_name": _redis.master, "sentinel_kwargs": sentinel_options(_redis)} if _redis.uses_sentinel else {}
+)
 broker_transport_options = {
+    **_sentinel_options,
     "visibility_timeout": _settings.visibility_timeout,
     "unacked_restore_interval": _settings.unacked_restore_interval,
     # Scan on every sweep, so the restore period is the interval itself.

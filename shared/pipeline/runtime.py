@@ -87,7 +87,7 @@ def get_runtime() -> Runtime:
     )
     return Runtime(
         settings=settings,
-        states=SubmissionStates(connect(settings.redis_url)),
+        states=SubmissionStates(connect(settings.redis)),
         archive=open_s3(settings.archive_url),
         publish=open_s3(settings.publish_url, public=True),
     )

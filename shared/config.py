@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     visibility_timeout: int = 3600
     unacked_restore_interval: int = 10
     release_interval: float = 5.0  # how often beat looks for embargoes to lift, in seconds
+    # How long a task keeps trying to send a message (a hand-off, or its own retry) while the
+    # broker is away, in seconds. It must outlast a Sentinel failover (down-after-milliseconds
+    # plus a second or two), or a task that met the failover ends failed instead of retrying.
+    publish_retry_for: float = Field(default=15.0, ge=0)
 
     # The sweeper (shared/operations/sweeper.py): how often it looks, in seconds; how long a
     # submission may stand still with no message to move it on before it is sent on again

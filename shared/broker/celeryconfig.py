@@ -4,6 +4,8 @@ Loaded lazily (``config_from_object``) so that importing a task module, as unit
 tests and the ingest service do, needs no settings.
 """
 
+import math
+
 from shared.config import get_settings
 from shared.connection import sentinel_options
 from shared.queues import STAGE_TASKS, TASK_QUEUES, task_name
@@ -53,6 +55,17 @@ task_retry_on_worker_lost = True
 worker_prefetch_multiplier = 1
 task_time_limit = _settings.task_time_limit
 task_soft_time_limit = _settings.task_soft_time_limit
+
+# Sending a message (a hand-off, a task's retry) while the broker is away is retried for
+# MARQUEE_PUBLISH_RETRY_FOR seconds: 0, 0.5, then 1 s apart. Celery's default (three tries in
+# 0.6 s) is shorter than any failover, and a task whose retry cannot be sent ends failed
+# (Celery turns the error into a Reject): make chaos, scenario 10.
+task_publish_retry_policy = {
+    "max_retries": math.ceil(_settings.publish_retry_for) + 1,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1,
+}
 
 task_default_queue = "validate"
 task_create_missing_queues = True

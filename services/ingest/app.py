@@ -39,7 +39,7 @@ from shared.keys import MANIFEST, is_submission_id, published_key
 from shared.models import Manifest, State
 from shared.observability import logs
 from shared.parsing import load_json, media_type_problem, parse_submission
-from shared.pipeline import Runtime, get_runtime, hand_off
+from shared.pipeline import Runtime, announce_one_host_stores, get_runtime, hand_off
 from shared.storage import LocalStore
 from shared.writers import Writer, WritersFile, verify_signature
 
@@ -91,6 +91,7 @@ def create_app() -> FastAPI:
     settings = get_settings()
     writers = WritersFile(Path(settings.writers_file))
     acceptor = Acceptor(get_runtime())
+    announce_one_host_stores(settings)  # a directory store serves this host only: said at start-up
     app = FastAPI(
         title="Marquee ingest",
         version="1",

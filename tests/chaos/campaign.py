@@ -250,6 +250,8 @@ class World:
             else:
                 result.lost += 1
         result.duplicates = sum(1 for count in published_events.values() if count > 1)
+        if stuck := Counter(state for state in states.values() if state not in FINAL):
+            result.notes.append("not final when the run ended: " + ", ".join(f"{v} {k}" for k, v in stuck.items()))
         if self.refused:
             result.notes.append(
                 "refused (then retried): " + ", ".join(f"{k}×{v}" for k, v in sorted(self.refused.items(), key=str))

@@ -303,11 +303,19 @@ class Stack:
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         cwd, env = REPO, self.env
         if self.own_directories:
-            cwd = self.dir / "hosts" / name / "work"
-            tmp = self.dir / "hosts" / name / "tmp"
-            cwd.mkdir(parents=True, exist_ok=True)
+            # Its own working and temporary directories, and its own copy of the configuration
+            # files, as a deployment mounts them on each host.
+            cwd, tmp = self.host_dir(name), self.host_dir(name).parent / "tmp"
             tmp.mkdir(parents=True, exist_ok=True)
-            env = {**self.env, "TMPDIR": str(tmp), "HOME": str(cwd)}
+            for source in (self.writers_file, self.subscribers_file):
+                shutil.copyfile(source, cwd / source.name)
+            env = {
+                **self.env,
+                "TMPDIR": str(tmp),
+                "HOME": str(cwd),
+                "MARQUEE_WRITERS_FILE": str(cwd / self.writers_file.name),
+                "MARQUEE_SUBSCRIBERS_FILE": str(cwd / self.subscribers_file.name),
+            }
         return subprocess.Popen(
             [sys.executable, "-m", "services.cli.main", *args],
             env=env,
@@ -316,6 +324,12 @@ class Stack:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def host_dir(self, name: str) -> Path:
+        """The working directory of process ``name`` when each has its own (``own_directories``)."""
+        path = self.dir / "hosts" / name / "work"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     def start_worker(self, queue: str) -> subprocess.Popen:
         # The pause module lets a test hold a task mid-stage to kill its process.
@@ -329,7 +343,8 @@ class Stack:
         self.ingest = self._spawn("ingest", ["ingest"])
         for queue in QUEUES:
             self.start_worker(queue)
-        self.beat = self._spawn("beat", ["beat", "--schedule-file", str(self.dir / "beat-schedule")])
+        schedule = (self.host_dir("beat") if self.own_directories else self.dir) / "beat-schedule"
+        self.beat = self._spawn("beat", ["beat", "--schedule-file", str(schedule)])
         poll(lambda: self.client.get("/readyz").status_code == 200, timeout=30, what="ingest /readyz")
         for queue in QUEUES:
             self.wait_for_worker(queue)

@@ -484,7 +484,7 @@ def s3_fails_midbody(world: World, size: int) -> Tally:
     return tally
 
 
-def fail_over(world: World, size: int, *, kill_at: int = 4, timeout: float = 240) -> Tally:
+def fail_over(world: World, size: int, *, kill_at: int = 4, timeout: float = 600) -> Tally:
     """10. The Redis primary is SIGKILLed mid-run; the Sentinels promote a replica, nobody steps in."""
     cluster = world.cluster
     assert cluster is not None, "scenario 10 runs on Sentinels: World(sentinel=True)"
@@ -549,7 +549,9 @@ SCENARIOS: list[tuple[Callable[[World, int], Tally], int, dict]] = [
     (replace_redis, 200, {}),
     # As many as scenario 3: a broken read is re-fetched at once, so it costs less time than a stall.
     (s3_fails_midbody, 60, {}),
-    (fail_over, 200, {"sentinel": True}),
+    # 100, with a long settling time: on a shared two-core machine under load, uploads through
+    # moto ran at a third of a review a second and 200 did not all land within 240 s.
+    (fail_over, 100, {"sentinel": True}),
 ]
 
 

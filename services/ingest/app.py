@@ -90,7 +90,8 @@ async def freeze_startup_heap(app: FastAPI) -> AsyncIterator[None]:
 def create_app() -> FastAPI:
     settings = get_settings()
     writers = WritersFile(Path(settings.writers_file))
-    acceptor = Acceptor(get_runtime())
+    # On Sentinels, a replica has every record before a 202 leaves (shared/state.py, count_received).
+    acceptor = Acceptor(get_runtime(), replicas=1 if settings.redis.uses_sentinel else 0)
     announce_one_host_stores(settings)  # a directory store serves this host only: said at start-up
     app = FastAPI(
         title="Marquee ingest",

@@ -268,7 +268,8 @@ class SubmissionStates:
                 count_accepted(pipe, {sub.id: now for sub in submissions})
                 if replicas:
                     pipe.wait(replicas, REPLICA_WAIT_MS)  # on the same connection, after its writes
-                acknowledged = int(pipe.execute()[-1]) if replicas else 0
+                results = pipe.execute()
+            acknowledged = int(results[-1]) if replicas else 0
         except redis.RedisError:  # they are accepted all the same: a count is not worth a 503
             log.warning("could not count %d accepted submissions", len(submissions), exc_info=True)
         if replicas and acknowledged < replicas:

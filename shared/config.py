@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.connection import RedisAddress, parse_redis_address
+
 OPS_TOKEN_MIN_LENGTH = 16
 
 
@@ -21,11 +23,17 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MARQUEE_", extra="ignore")
 
     # Required: there is no sensible default for where data lives.
-    redis_url: str = Field(description="Redis URL: Celery broker, submission state and events.")
+    redis_url: str = Field(
+        repr=False,  # it may hold a password
+        description="Redis URL: Celery broker, submission state and events; redis://… or sentinel://…;sentinel://…",
+    )
     archive_url: str = Field(description="Private store: raw requests and work in progress.")
     publish_url: str = Field(description="Public store: what readers and downstream channels get.")
     public_base_url: str = Field(description="Public URL prefix of the publish store.")
     writers_file: Path = Field(description="JSON file of writers and their webhook secrets.")
+
+    # With a sentinel:// URL, the name of the master the Sentinels monitor (shared/connection.py).
+    redis_sentinel_master: str | None = None
 
     ingest_host: str = "127.0.0.1"
     ingest_port: int = 8000
@@ -41,6 +49,10 @@ class Settings(BaseSettings):
     visibility_timeout: int = 3600
     unacked_restore_interval: int = 10
     release_interval: float = 5.0  # how often beat looks for embargoes to lift, in seconds
+    # How long a task keeps trying to send a message (a hand-off, or its own retry) while the
+    # broker is away, in seconds. It must outlast a Sentinel failover (down-after-milliseconds
+    # plus a second or two), or a task that met the failover ends failed instead of retrying.
+    publish_retry_for: float = Field(default=15.0, ge=0)
 
     # The sweeper (shared/operations/sweeper.py): how often it looks, in seconds (unset: 30,
     # or half the threshold if that is less); how long a submission may stand still with no
@@ -114,6 +126,16 @@ class Settings(BaseSettings):
                 f"must be at least {OPS_TOKEN_MIN_LENGTH} characters (e.g. the output of `openssl rand -hex 32`)"
             )
         return token
+
+    @model_validator(mode="after")
+    def _check_redis(self) -> Settings:
+        parse_redis_address(self.redis_url, self.redis_sentinel_master or None)  # its ValueError names the problem
+        return self
+
+    @property
+    def redis(self) -> RedisAddress:
+        """Where Redis is: the URL and, with Sentinels, the master's name, read and checked."""
+        return parse_redis_address(self.redis_url, self.redis_sentinel_master or None)
 
     @model_validator(mode="after")
     def _check_timeouts(self) -> Settings:

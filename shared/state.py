@@ -203,6 +203,11 @@ class NewSubmission:
     title_source: str = ""  # "body" or "query": where ingest found the title (docs/SECURITY.md)
 
 
+# The longest ingest holds its answer waiting for a replica to acknowledge what it wrote
+# (count_received); on a LAN a replica answers within a millisecond.
+REPLICA_WAIT_MS = 500
+
+
 class SubmissionStates:
     def __init__(self, client: redis.Redis):
         self.redis = client
@@ -247,15 +252,30 @@ class SubmissionStates:
                 )
             return [holder or None for holder in pipe.execute()]
 
-    def count_received(self, submissions: Sequence[NewSubmission]) -> None:
-        """Count and log submissions accepted (recorded and queued): the ``received`` transition."""
-        now = time.time()
+    def count_received(self, submissions: Sequence[NewSubmission], *, replicas: int = 0) -> int:
+        """Count and log submissions accepted (recorded and queued): the ``received`` transition.
+
+        With ``replicas``, then wait (at most REPLICA_WAIT_MS) until that many replicas have
+        everything written so far, the submissions' records and messages included, and return
+        how many did. Replication is asynchronous: without the wait, a primary that dies just
+        after ingest's 202 can take the record with it, and a failover to a replica that never
+        had it leaves an accepted submission nobody knows of (the epoch survives, so no
+        automatic reconcile runs). The Sentinels promote the replica furthest along, which has it.
+        """
+        now, acknowledged = time.time(), 0
         try:
             with self.redis.pipeline(transaction=False) as pipe:
                 count_accepted(pipe, {sub.id: now for sub in submissions})
-                pipe.execute()
+                if replicas:
+                    pipe.wait(replicas, REPLICA_WAIT_MS)  # on the same connection, after its writes
+                results = pipe.execute()
+            acknowledged = int(results[-1]) if replicas else 0
         except redis.RedisError:  # they are accepted all the same: a count is not worth a 503
             log.warning("could not count %d accepted submissions", len(submissions), exc_info=True)
+        if replicas and acknowledged < replicas:
+            # Accepted all the same (recorded and queued): a replica that is away is no reason
+            # to refuse; the window is back to Redis's own until it returns.
+            log.warning("%d accepted submissions reached %d of %d replicas", len(submissions), acknowledged, replicas)
         for sub in submissions:
             logs.transition(
                 sub.id,
@@ -264,6 +284,7 @@ class SubmissionStates:
                 state=State.RECEIVED,
                 duration_seconds=None if sub.started is None else time.monotonic() - sub.started,
             )
+        return acknowledged
 
     def forget_many(self, submissions: Sequence[NewSubmission]) -> None:
         """Undo ``create_many`` for submissions that were not accepted after all (their

@@ -435,6 +435,15 @@ class S3Store:
         self._call("ping", self.client.head_bucket)
 
 
+def serves_one_host(url: str) -> bool:
+    """Whether the store at ``url`` is a local directory: only processes on this host see it.
+
+    Services on several hosts share nothing but Redis and the S3 API: a directory store there
+    would split the archive (or the site) into one per host, and submissions accepted on one
+    would be missing on the others. Fine for ``make run`` and a single machine."""
+    return urlparse(url).scheme in ("file", "")
+
+
 def open_store(
     url: str,
     *,

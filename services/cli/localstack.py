@@ -31,6 +31,8 @@ def use_local_stack(root: Path | None = None) -> dict | None:
         "MARQUEE_PUBLISH_URL": stack.get("publish_url", str(var / "publish")),
         "MARQUEE_PUBLIC_BASE_URL": stack.get("public_base_url", f"{stack['ingest_url'].rstrip('/')}/site"),
     }
+    if stack.get("redis_sentinel_master") and "MARQUEE_REDIS_URL" not in os.environ:
+        os.environ["MARQUEE_REDIS_SENTINEL_MASTER"] = stack["redis_sentinel_master"]  # goes with the stack's URL
     for name, value in defaults.items():
         os.environ.setdefault(name, value)
     return stack

@@ -6,13 +6,16 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import click
 import httpx
 
 from shared.queues import MAINTENANCE_QUEUE, QUEUES
 from shared.writers import WritersFile
+
+if TYPE_CHECKING:
+    from shared.connection import RedisAddress
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -233,10 +236,11 @@ def events_tail(group: str, from_start: bool, count: int | None, timeout: float 
     """Print events as they come, one envelope (docs/CONSUMERS.md) a line, reading as a consumer group."""
     import redis as redis_client
 
+    from shared.connection import connect
     from shared.envelope import STREAM_FIELD
     from shared.state import EVENTS_STREAM
 
-    client = redis_client.Redis.from_url(_redis_url(), decode_responses=True)
+    client = connect(_redis_address())
     try:
         client.xgroup_create(EVENTS_STREAM, group, id="0" if from_start else "$", mkstream=True)
     except redis_client.ResponseError as exc:
@@ -263,12 +267,16 @@ def events_tail(group: str, from_start: bool, count: int | None, timeout: float 
                 return
 
 
-def _redis_url() -> str:
+def _redis_address() -> RedisAddress:
     from services.cli.localstack import use_local_stack
+    from shared.connection import parse_redis_address
 
     use_local_stack()  # the make-run stack's settings, where the environment gives none
     if url := os.environ.get("MARQUEE_REDIS_URL"):
-        return url
+        try:
+            return parse_redis_address(url, os.environ.get("MARQUEE_REDIS_SENTINEL_MASTER") or None)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
     raise click.ClickException("set MARQUEE_REDIS_URL, or run this in the checkout where `make run` is running")
 
 

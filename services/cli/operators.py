@@ -27,7 +27,7 @@ def _redis():
         raise click.ClickException(
             f"{exc}\n(run this in the checkout where `make run` is running, or set the services' settings)"
         ) from None
-    return connect(settings.redis_url)
+    return connect(settings.redis)
 
 
 def _connection_error(exc: Exception) -> click.ClickException:

@@ -65,9 +65,9 @@ import xmlrpc.client
 from pathlib import Path
 
 import httpx
-import redis
 
 from services.cli.localstack import ensure_ops_token
+from shared.connection import connect, parse_redis_address
 from shared.files import make_private_dir, write_atomic
 from shared.queues import QUEUES
 from shared.writers import new_secret
@@ -369,6 +369,10 @@ def run_stack(root: Path) -> None:
             "noeviction",
         ]
         env["MARQUEE_REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+    try:  # a URL of your own (redis:// or Sentinels): checked before anything starts
+        redis_address = parse_redis_address(env["MARQUEE_REDIS_URL"], env.get("MARQUEE_REDIS_SENTINEL_MASTER") or None)
+    except ValueError as exc:
+        raise SystemExit(f"marquee run: {exc}") from None
 
     ingest_port = int(env.setdefault("MARQUEE_INGEST_PORT", "8000"))
     ingest_url = f"http://127.0.0.1:{ingest_port}"
@@ -409,7 +413,7 @@ def run_stack(root: Path) -> None:
             what="supervisord",
             stop=stop,
         )
-        client = redis.Redis.from_url(env["MARQUEE_REDIS_URL"])
+        client = connect(redis_address)
         wait_until(lambda: stack.check_alive() and client.ping(), timeout=15, what="redis-server", stop=stop)
         stack.start_programs()
         wait_until(
@@ -421,6 +425,7 @@ def run_stack(root: Path) -> None:
         stack_file = {
             "ingest_url": ingest_url,
             "redis_url": env["MARQUEE_REDIS_URL"],
+            "redis_sentinel_master": redis_address.master,
             "writers_file": str(writers_file),
         }
         write_atomic(stack.var / "stack.json", json.dumps(stack_file).encode())  # a Redis URL may hold a password

@@ -51,11 +51,17 @@ class Submission:
 
 
 def accept_batch(
-    rt: Runtime, batch: list[Submission], *, writers: ThreadPoolExecutor, queue: Callable[[list[str]], None]
+    rt: Runtime,
+    batch: list[Submission],
+    *,
+    writers: ThreadPoolExecutor,
+    queue: Callable[[list[str]], None],
+    replicas: int = 0,
 ) -> list[str | BaseException]:
     """Accept each submission; return, in order, its id (or the id its webhook-id was
     first accepted as), or the exception that kept it from being accepted. ``queue``
-    sends the accepted ids on to their first stage.
+    sends the accepted ids on to their first stage; with ``replicas``, the answers wait
+    until that many Redis replicas have the records (``SubmissionStates.count_received``).
 
     Archive first, then claim and record in Redis, then queue: whatever fails along the
     way, no webhook-id is left claimed by an id that is not both archived and recorded.
@@ -106,7 +112,7 @@ def accept_batch(
         failed = {news[i].id for i in recorded}
         # A repeat in the same batch shares its first's fate: never a 202 with an id not queued.
         return [exc if isinstance(outcome, str) and outcome in failed else outcome for outcome in outcomes]
-    rt.states.count_received([news[i] for i in recorded])
+    rt.states.count_received([news[i] for i in recorded], replicas=replicas)
     return outcomes
 
 
@@ -155,8 +161,8 @@ def queue_validation(ids: list[str]) -> None:
 class Acceptor:
     """Queues requests and accepts them in batches, off the event loop."""
 
-    def __init__(self, runtime: Runtime, *, queue: Callable[[list[str]], None] = queue_validation):
-        self.runtime, self.queue = runtime, queue
+    def __init__(self, runtime: Runtime, *, queue: Callable[[list[str]], None] = queue_validation, replicas: int = 0):
+        self.runtime, self.queue, self.replicas = runtime, queue, replicas
         self._waiting: list[tuple[Submission, asyncio.Future[str]]] = []
         self._drain_task: asyncio.Task | None = None  # held: asyncio keeps only weak references to tasks
         # One batch at a time: while it is accepted the next gathers. Measured on two cores,
@@ -186,6 +192,7 @@ class Acceptor:
                         batch,
                         writers=self._writers,
                         queue=self.queue,
+                        replicas=self.replicas,
                     ),
                 )
             except BaseException as exc:  # noqa: BLE001 - a bug or a lost Redis: every request hears it

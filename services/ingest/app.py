@@ -39,7 +39,7 @@ from shared.keys import MANIFEST, is_submission_id, published_key
 from shared.models import Manifest, State
 from shared.observability import logs
 from shared.parsing import load_json, media_type_problem, parse_submission
-from shared.pipeline import Runtime, get_runtime, hand_off
+from shared.pipeline import Runtime, announce_one_host_stores, get_runtime, hand_off
 from shared.storage import LocalStore
 from shared.writers import Writer, WritersFile, verify_signature
 
@@ -90,7 +90,9 @@ async def freeze_startup_heap(app: FastAPI) -> AsyncIterator[None]:
 def create_app() -> FastAPI:
     settings = get_settings()
     writers = WritersFile(Path(settings.writers_file))
-    acceptor = Acceptor(get_runtime())
+    # On Sentinels, a replica has every record before a 202 leaves (shared/state.py, count_received).
+    acceptor = Acceptor(get_runtime(), replicas=1 if settings.redis.uses_sentinel else 0)
+    announce_one_host_stores(settings)  # a directory store serves this host only: said at start-up
     app = FastAPI(
         title="Marquee ingest",
         version="1",
@@ -282,7 +284,7 @@ def create_app() -> FastAPI:
             return problem(503, "not-ready", "Not ready", f"Unreachable: {', '.join(failed)}.")
         return {"status": "ready"}
 
-    limiter = RateLimiter(settings.redis_url, settings.rate_limit)
+    limiter = RateLimiter(settings.redis, settings.rate_limit)
 
     async def rate_limit(writer: Writer) -> JSONResponse | None:
         rate = writer.rate_limit or settings.rate_limit

@@ -20,18 +20,21 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from limits import RateLimitItem, parse
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
+from shared.connection import RedisAddress, parse_redis_address, sentinel_options
+
 
 class RateLimiter:
-    def __init__(self, redis_url: str, default: str):
+    def __init__(self, redis: RedisAddress | str, default: str):
         self.default = default
         parse(default)  # checked at start-up, so a typo fails loudly
-        # redis-py's asyncio client: the one package Marquee already talks to Redis with.
-        self.limiter = MovingWindowRateLimiter(storage_from_string(f"async+{redis_url}", implementation="redispy"))
+        address = parse_redis_address(redis) if isinstance(redis, str) else redis
+        self.limiter = MovingWindowRateLimiter(_storage(address))
         self._waiting: list[tuple[str, str, asyncio.Future[int | None]]] = []
         self._drain_task: asyncio.Task | None = None  # held: asyncio keeps only weak references to tasks
 
@@ -79,6 +82,26 @@ class RateLimiter:
             return [None] * n
         reset = (await self.limiter.get_window_stats(item, "writer", writer)).reset_time
         return [None] * admitted + [max(1, math.ceil(reset - time.time()))] * (n - admitted)
+
+
+def _storage(address: RedisAddress):  # -> limits' async storage (its base class is not exported)
+    """The limits library's storage for ``address``, on redis-py's asyncio client (the one package
+    Marquee already talks to Redis with): its ``redis+sentinel`` storage for Sentinels."""
+    if not address.uses_sentinel:
+        return storage_from_string(f"async+{address.url}", implementation="redispy")
+    hosts = ",".join(f"{host}:{port}" for host, port in address.sentinels)
+    options: dict[str, Any] = {
+        "db": address.db,
+        "socket_timeout": 10,
+        "socket_connect_timeout": 5,
+        "use_replicas": False,  # a replica may lag: a count read there could let a writer past the limit
+        "sentinel_kwargs": sentinel_options(address),
+    }
+    if address.password:
+        options["password"] = address.password
+    if address.username:
+        options["username"] = address.username
+    return storage_from_string(f"async+redis+sentinel://{hosts}/{address.master}", implementation="redispy", **options)
 
 
 @functools.lru_cache(maxsize=64)

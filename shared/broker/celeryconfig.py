@@ -4,17 +4,29 @@ Loaded lazily (``config_from_object``) so that importing a task module, as unit
 tests and the ingest service do, needs no settings.
 """
 
+import math
+
 from shared.config import get_settings
+from shared.connection import sentinel_options
 from shared.queues import STAGE_TASKS, TASK_QUEUES, task_name
 
 _settings = get_settings()
 
-broker_url = _settings.redis_url
-# kombu's Redis transport with a fix: without it a worker holding a message when Redis
-# goes away dies ("Unrecoverable error") instead of reconnecting (shared/broker/redis_broker.py).
-broker_transport = "shared.broker.redis_broker:Transport"
+_redis = _settings.redis
+# The same URL the services use: redis://…, or kombu's own sentinel://…;sentinel://… form,
+# whose master's name goes in the transport options (shared/connection.py).
+broker_url = _redis.url
+# kombu's Redis (or Sentinel) transport with a fix: without it a worker holding a message when
+# Redis goes away dies ("Unrecoverable error") instead of reconnecting (shared/broker/redis_broker.py).
+broker_transport = (
+    "shared.broker.redis_broker:SentinelTransport" if _redis.uses_sentinel else "shared.broker.redis_broker:Transport"
+)
 broker_connection_retry_on_startup = True
+_sentinel_options = (
+    {"master_name": _redis.master, "sentinel_kwargs": sentinel_options(_redis)} if _redis.uses_sentinel else {}
+)
 broker_transport_options = {
+    **_sentinel_options,
     "visibility_timeout": _settings.visibility_timeout,
     "unacked_restore_interval": _settings.unacked_restore_interval,
     # Scan on every sweep, so the restore period is the interval itself.
@@ -43,6 +55,17 @@ task_retry_on_worker_lost = True
 worker_prefetch_multiplier = 1
 task_time_limit = _settings.task_time_limit
 task_soft_time_limit = _settings.task_soft_time_limit
+
+# Sending a message (a hand-off, a task's retry) while the broker is away is retried for
+# MARQUEE_PUBLISH_RETRY_FOR seconds: 0, 0.5, then 1 s apart. Celery's default (three tries in
+# 0.6 s) is shorter than any failover, and a task whose retry cannot be sent ends failed
+# (Celery turns the error into a Reject): make chaos, scenario 10.
+task_publish_retry_policy = {
+    "max_retries": math.ceil(_settings.publish_retry_for) + 1,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1,
+}
 
 task_default_queue = "validate"
 task_create_missing_queues = True

@@ -29,6 +29,11 @@ task cannot retry and ends failed. ``_connparams`` below raises a connection err
 instead, which kombu's publish retries (``Connection.ensure``) answer by reconnecting
 and reviving the producer on a fresh channel.
 
+The same fix applies to kombu's Sentinel transport (``SentinelChannel`` subclasses the Redis
+``Channel`` and inherits ``close``, ``_brpop_read``, ``_create_client`` and ``_connparams``
+unchanged; it only builds its pool through the Sentinels): ``SentinelChannel`` below puts the
+fixed methods in front of it. tests/shared/broker/test_redis_broker_upstream.py checks both.
+
 Loaded through ``broker_transport`` in shared/broker/celeryconfig.py; drop it once kombu's own
 ``Channel.close()`` tolerates the error.
 """
@@ -69,3 +74,11 @@ class Channel(kombu_redis.Channel):
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
+
+
+class SentinelChannel(Channel, kombu_redis.SentinelChannel):
+    """kombu's Sentinel channel with the fix above: our methods first, then kombu's Sentinel pool."""
+
+
+class SentinelTransport(kombu_redis.SentinelTransport):
+    Channel = SentinelChannel

@@ -73,7 +73,7 @@ _DEFINED: list[RedisCounter | RedisHistogram] = []
 def redis_client() -> redis.Redis:
     from shared.config import get_settings
 
-    return connect(get_settings().redis_url)
+    return connect(get_settings().redis)
 
 
 def _field(name: str, labels: dict[str, str], part: object = None) -> str:

@@ -7,7 +7,15 @@
 """
 
 from shared.pipeline.handoff import hand_off, hand_off_many, should_hand_off
-from shared.pipeline.runtime import Runtime, get_runtime
+from shared.pipeline.runtime import Runtime, announce_one_host_stores, get_runtime
 from shared.pipeline.stage_task import StageTask
 
-__all__ = ["Runtime", "StageTask", "get_runtime", "hand_off", "hand_off_many", "should_hand_off"]
+__all__ = [
+    "Runtime",
+    "StageTask",
+    "announce_one_host_stores",
+    "get_runtime",
+    "hand_off",
+    "hand_off_many",
+    "should_hand_off",
+]

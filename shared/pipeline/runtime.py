@@ -18,10 +18,11 @@ from shared.connection import connect
 from shared.errors import ObjectNotFound, TransientError
 from shared.keys import MANIFEST, public_url, published_key, review_key
 from shared.models import Manifest, Review
+from shared.observability import logs
 from shared.outbound.deliveries import Deliveries, Subscriber
 from shared.outbound.events import announce, recipients
 from shared.state import SubmissionStates
-from shared.storage import Store, open_store
+from shared.storage import Store, open_store, serves_one_host
 
 log = logging.getLogger("marquee.runtime")
 
@@ -76,6 +77,29 @@ class Runtime:
         )
 
 
+def announce_one_host_stores(settings: Settings) -> list[str]:
+    """At start-up, say in the log which stores are local directories and so serve one host only.
+
+    Called by the ingest service and each worker as they start (not per task): an operator who
+    spreads the services over machines reads it before the first submission goes missing."""
+    local = [
+        name
+        for name, url in (("archive", settings.archive_url), ("publish", settings.publish_url))
+        if serves_one_host(url)
+    ]
+    for name in local:
+        logs.event(
+            "store.one_host",
+            store=name,
+            url=getattr(settings, f"{name}_url"),
+            detail=(
+                f"the {name} store is a local directory: it serves this host only. Run ingest and every "
+                "worker on this one host, or use an s3:// store to spread them over several."
+            ),
+        )
+    return local
+
+
 @functools.lru_cache(maxsize=1)
 def get_runtime() -> Runtime:
     settings = get_settings()
@@ -87,7 +111,7 @@ def get_runtime() -> Runtime:
     )
     return Runtime(
         settings=settings,
-        states=SubmissionStates(connect(settings.redis_url)),
+        states=SubmissionStates(connect(settings.redis)),
         archive=open_s3(settings.archive_url),
         publish=open_s3(settings.publish_url, public=True),
     )

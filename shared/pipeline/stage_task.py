@@ -14,14 +14,15 @@ import logging
 import redis
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
-from celery.signals import task_failure
+from celery.signals import task_failure, worker_init
 
 import shared.observability.heartbeats
 import shared.observability.task_runs  # noqa: F401 - connects the task-run metrics' Celery signal handlers, in every worker
+from shared.config import get_settings
 from shared.errors import TransientError
 from shared.models import State
 from shared.pipeline.handoff import hand_off
-from shared.pipeline.runtime import get_runtime
+from shared.pipeline.runtime import announce_one_host_stores, get_runtime
 
 log = logging.getLogger("marquee.stage")
 
@@ -37,6 +38,12 @@ class StageTask(Task):
     )
     retry_backoff = True
     retry_jitter = True
+
+
+@worker_init.connect
+def announce_stores(**_) -> None:
+    """As a worker starts (its main process, once): a directory store serves this host only."""
+    announce_one_host_stores(get_settings())
 
 
 @task_failure.connect

@@ -92,58 +92,64 @@ def redis_benchmark(root: Path) -> dict:
     """redis-benchmark on a redis-server configured as the bench's (append-only), 50 clients."""
     server = RedisServer(root / "redis-benchmark").start()
     try:
-        out: dict[str, dict[str, Any]] = {}
-        for label, extra in (("single", []), ("pipelined-16", ["-P", "16"])):
-            done = subprocess.run(
-                [
-                    "redis-benchmark",
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(server.port),
-                    "-q",
-                    "--csv",
-                    "-n",
-                    "100000",
-                    "-c",
-                    "50",
-                    "-t",
-                    "set,get,lpush,rpop,hset,incr",
-                    *extra,
-                ],
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
-            out[label] = _parse_benchmark(done.stdout)
+        return redis_benchmark_on(server.port)
+    finally:
+        server.stop()
+
+
+def redis_benchmark_on(port: int) -> dict:
+    """redis-benchmark against the redis-server on ``port``, 50 clients: single commands, pipelined
+    16 deep, and a two-command script (tests/bench/redis_capacity.py runs it on a Sentinel primary)."""
+    out: dict[str, dict[str, Any]] = {}
+    for label, extra in (("single", []), ("pipelined-16", ["-P", "16"])):
         done = subprocess.run(
             [
                 "redis-benchmark",
                 "-h",
                 "127.0.0.1",
                 "-p",
-                str(server.port),
+                str(port),
                 "-q",
                 "--csv",
                 "-n",
-                "50000",
+                "100000",
                 "-c",
                 "50",
-                "EVAL",
-                "redis.call('HSET', KEYS[1], 'state', ARGV[1]); return redis.call('RPUSH', KEYS[2], ARGV[1])",
-                "2",
-                "bench:h",
-                "bench:l",
-                "x",
+                "-t",
+                "set,get,lpush,rpop,hset,incr",
+                *extra,
             ],
             capture_output=True,
             text=True,
             timeout=300,
         )
-        out["single"]["EVAL (HSET+RPUSH)"] = next(iter(_parse_benchmark(done.stdout).values()), None)
-        return out
-    finally:
-        server.stop()
+        out[label] = _parse_benchmark(done.stdout)
+    done = subprocess.run(
+        [
+            "redis-benchmark",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-q",
+            "--csv",
+            "-n",
+            "50000",
+            "-c",
+            "50",
+            "EVAL",
+            "redis.call('HSET', KEYS[1], 'state', ARGV[1]); return redis.call('RPUSH', KEYS[2], ARGV[1])",
+            "2",
+            "bench:h",
+            "bench:l",
+            "x",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out["single"]["EVAL (HSET+RPUSH)"] = next(iter(_parse_benchmark(done.stdout).values()), None)
+    return out
 
 
 def _parse_benchmark(text: str) -> dict[str, float]:

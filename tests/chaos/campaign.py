@@ -18,6 +18,11 @@ the table; tests/chaos/test_chaos.py runs smaller versions of most scenarios.
 
 Scenario 9 breaks 30% of S3 reads after their headers (a reset mid-body, or a body cut
 short behind its full Content-Length) and leaves every other request alone.
+
+Scenario 10 runs on a Redis with Sentinel failover (``World(sentinel=True)``: a primary, two
+replicas, three Sentinels; tests/support/sentinel.py) and SIGKILLs the primary mid-run. It
+reports the failover time (from the kill until the Sentinels name a new primary) and the
+503 window at ingest (from the kill until its last refusal), beside lost and duplicates.
 """
 
 from __future__ import annotations
@@ -39,11 +44,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import redis
 
 from shared.operations.queues import PRIORITY_SUFFIXES
 from shared.queues import QUEUES
 from tests.chaos.faults import BODY_FAULTS, FaultyProxy
 from tests.support.processes import REPO, MotoS3, RedisServer, Stack, launched, poll, read_stream
+from tests.support.sentinel import SentinelCluster
 
 FIXTURE = json.loads((REPO / "tests/fixtures/reviews/glasshouse.json").read_text())
 FINAL = ("published", "rejected", "failed")
@@ -94,6 +101,7 @@ class Tally:
     seconds: float = 0.0
     removed: int = 0  # messages the scenario took out of the queues
     healed: dict[str, float] = field(default_factory=dict)  # what the stack did by itself, from /metrics
+    timings: dict[str, float] = field(default_factory=dict)  # seconds, e.g. a failover's (scenario 10)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -113,9 +121,13 @@ class World:
         include: str = "tests.support.pause",
         concurrency: int = 2,
         env: dict[str, str] | None = None,
+        sentinel: bool = False,
     ):
         self.root = root
-        self.redis = RedisServer(root / "redis").start()
+        # On Sentinels, Marquee is given their addresses; ``redis`` is the first primary.
+        self.cluster = SentinelCluster(root / "sentinel").start() if sentinel else None
+        self.redis = self.cluster.primary if self.cluster else RedisServer(root / "redis").start()
+        redis_env = self.cluster.env() if self.cluster else {"MARQUEE_REDIS_URL": self.redis.url}
         self.moto = MotoS3(root).start()
         for bucket, public in (("chaos-archive", False), ("chaos-publish", True)):
             self.moto.create_bucket(bucket, public_read=public)
@@ -124,7 +136,8 @@ class World:
         env = {**CHAOS_ENV, **(env or {}), **self.moto.env(), "AWS_ENDPOINT_URL": self.proxy.endpoint}
         self.stack = Stack(
             root / "stack",
-            redis_url=self.redis.url,
+            redis_url=redis_env["MARQUEE_REDIS_URL"],
+            redis_sentinel_master=redis_env.get("MARQUEE_REDIS_SENTINEL_MASTER"),
             archive_url="s3://chaos-archive",
             publish_url="s3://chaos-publish",
             public_base_url=f"{self.moto.endpoint}/chaos-publish",
@@ -135,6 +148,7 @@ class World:
         self.stack.start()
         self.accepted: dict[str, bool] = {}  # submission id → whether it should be published
         self.refused: Counter[int | str] = Counter()
+        self.refused_at: list[tuple[float, int]] = []  # (monotonic time, status) of each refusal
         self.published_before: Counter[str] = Counter()  # review.published events a replaced Redis held
         self._supervising = False
 
@@ -163,6 +177,7 @@ class World:
             self.accepted.setdefault(response.json()["id"], good)
         else:
             self.refused[response.status_code] += 1
+            self.refused_at.append((time.monotonic(), response.status_code))
         return response
 
     def offer(self, count: int, *, rate: float, during: Callable[[], None] | None = None) -> None:
@@ -235,6 +250,8 @@ class World:
             else:
                 result.lost += 1
         result.duplicates = sum(1 for count in published_events.values() if count > 1)
+        if stuck := Counter(state for state in states.values() if state not in FINAL):
+            result.notes.append("not final when the run ended: " + ", ".join(f"{v} {k}" for k, v in stuck.items()))
         if self.refused:
             result.notes.append(
                 "refused (then retried): " + ", ".join(f"{k}×{v}" for k, v in sorted(self.refused.items(), key=str))
@@ -258,7 +275,10 @@ class World:
         self.stack.stop()
         self.proxy.stop()
         self.moto.stop()
-        self.redis.stop()
+        if self.cluster:
+            self.cluster.stop()
+        else:
+            self.redis.stop()
 
 
 def metric_sum(world: World, name: str, label: str) -> float:
@@ -464,6 +484,56 @@ def s3_fails_midbody(world: World, size: int) -> Tally:
     return tally
 
 
+def fail_over(world: World, size: int, *, kill_at: int = 4, timeout: float = 600) -> Tally:
+    """10. The Redis primary is SIGKILLed mid-run; the Sentinels promote a replica, nobody steps in."""
+    cluster = world.cluster
+    assert cluster is not None, "scenario 10 runs on Sentinels: World(sentinel=True)"
+    started, second, timings = time.monotonic(), {"n": 0}, {}
+    promoted = threading.Event()
+    killed_server: list[RedisServer] = []
+
+    def kill():
+        second["n"] += 1
+        if second["n"] != kill_at:  # seconds into the offer
+            return
+        old = cluster.kill_primary()
+        timings["killed"] = time.monotonic()
+        killed_server.append(old)
+
+        def watch():
+            timings["promoted"] = cluster.wait_for_new_primary(old.port, timeout=60)
+            promoted.set()
+            old.start()  # its machine back, as a supervisor restarts it: the Sentinels make it a replica
+
+        threading.Thread(target=watch, daemon=True).start()
+
+    world.offer(size, rate=6, during=kill)
+    promoted.wait(timeout=60)
+    tally = world.tally("10 primary SIGKILLed", started=started, timeout=timeout)
+    killed = timings.get("killed")
+    if killed is None:
+        tally.notes.insert(0, "the run ended before the kill: offer more submissions")
+        tally.lost += 1  # not a pass: the fault was never injected
+        return tally
+    try:  # the Sentinels turned the restarted old primary into a replica of the new one
+        role = redis.Redis(port=killed_server[0].port, socket_timeout=2).info("replication")["role"]
+    except redis.RedisError as exc:
+        role = f"unreachable ({exc})"
+    after = [(at, status) for at, status in world.refused_at if at >= killed]
+    tally.answered_while_down = dict(Counter(status for _, status in after))
+    tally.timings = {
+        "failover": round(timings.get("promoted", float("nan")) - killed, 2),
+        "503 window": round(max((at for at, _ in after), default=killed) - killed, 2),
+    }
+    tally.notes.insert(
+        0,
+        f"failover {tally.timings['failover']} s (kill → Sentinels name a new primary); "
+        f"503 window at ingest {tally.timings['503 window']} s; answers after the kill, refused: "
+        f"{tally.answered_while_down or 'none'}; the old primary, restarted, is now a {role}",
+    )
+    return tally
+
+
 # (scenario, submissions in a full run, options). Scenario 1 offers the 500 the issue
 # asks for; the S3 scenario fewer, as every publication takes seconds of retries at a
 # 30% fault rate. MARQUEE_CHAOS_SCALE multiplies them all (0.1 for a quick look).
@@ -479,6 +549,9 @@ SCENARIOS: list[tuple[Callable[[World, int], Tally], int, dict]] = [
     (replace_redis, 200, {}),
     # As many as scenario 3: a broken read is re-fetched at once, so it costs less time than a stall.
     (s3_fails_midbody, 60, {}),
+    # 100, with a long settling time: on a shared two-core machine under load, uploads through
+    # moto ran at a third of a review a second and 200 did not all land within 240 s.
+    (fail_over, 100, {"sentinel": True}),
 ]
 
 

@@ -32,6 +32,7 @@ from tests.deploy.support import (
 
 WORKER_SERVICES = {f"worker-{queue}": queue for queue in QUEUES}
 MARQUEE_SERVICES = {"ingest", "beat", "flower", *WORKER_SERVICES}
+SENTINEL_PROFILE = {"redis-replica-1", "redis-replica-2", "sentinel-1", "sentinel-2", "sentinel-3"}
 
 
 def compose_schema() -> dict:
@@ -157,7 +158,7 @@ def test_every_marquee_service_runs_the_one_image(compose):
         assert service["image"] == marquee_image(compose), name
         assert service["build"]["context"] == ".", name
     others = set(compose["services"]) - MARQUEE_SERVICES
-    assert others == {"redis", "minio", "minio-init"}
+    assert others == {"redis", "minio", "minio-init", *SENTINEL_PROFILE}
 
 
 def test_each_stage_has_one_worker_consuming_only_its_queue(compose):
@@ -287,3 +288,49 @@ def test_published_urls_point_at_minios_public_bucket(compose):
     assert any(parts[-1] == "9000" and parts[-2] == str(base.port) and len(parts) == 2 for parts in host_ports), (
         "the public base URL's port must be MinIO's S3 port, published on every interface"
     )
+
+
+# --- the sentinel profile --------------------------------------------------------------------------
+
+
+def test_the_sentinel_profile_adds_two_replicas_and_three_sentinels_of_one_primary(compose):
+    services = compose["services"]
+    assert {name for name, s in services.items() if s.get("profiles")} == SENTINEL_PROFILE
+    assert all(services[name]["profiles"] == ["sentinel"] for name in SENTINEL_PROFILE)
+    for name in ("redis-replica-1", "redis-replica-2"):
+        command = services[name]["command"]
+        assert command[command.index("--replicaof") + 1 :][:2] == ["redis", "6379"], name
+        assert command[command.index("--replica-announce-ip") + 1] == name, name  # reachable by that name
+        assert "noeviction" in command and "--appendonly" in command, name  # as the primary
+    masters = set()
+    for name in ("sentinel-1", "sentinel-2", "sentinel-3"):
+        script = services[name]["command"][2]
+        monitor = re.search(r"sentinel monitor (\S+) redis 6379 (\d)", script)
+        assert monitor and monitor.group(2) == "2", name  # a quorum of two of three
+        masters.add(monitor.group(1))
+        assert services[name]["hostname"] == name  # what it announces ($HOSTNAME), and Marquee's URL names
+        assert "--sentinel" in script
+    assert len(masters) == 1
+
+
+def test_marquee_settings_on_the_sentinel_profile_are_valid(monkeypatch):
+    raw = (COMPOSE_FILE.read_text()).split("services:")[0]
+    url = re.search(r"export MARQUEE_REDIS_URL='([^']+)'", raw)
+    master = re.search(r"export MARQUEE_REDIS_SENTINEL_MASTER=(\S+)", raw)
+    assert url and master, "the file's header says how to point Marquee at the Sentinels"
+    compose = load_compose(
+        {**COMPOSE_TEST_ENV, "MARQUEE_REDIS_URL": url.group(1), "MARQUEE_REDIS_SENTINEL_MASTER": master.group(1)}
+    )
+    sentinels = {name for name in compose["services"] if name.startswith("sentinel-")}
+    monitored = re.search(r"sentinel monitor (\S+)", compose["services"]["sentinel-1"]["command"][2])
+    assert monitored and monitored.group(1) == master.group(1)
+    for name in MARQUEE_SERVICES:
+        env = compose_environment(compose["services"][name])
+        for key in list(os.environ):
+            if key.startswith("MARQUEE_"):
+                monkeypatch.delenv(key)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        settings = Settings()
+        assert {host for host, port in settings.redis.sentinels} == sentinels, name
+        assert all(port == 26379 for _, port in settings.redis.sentinels)

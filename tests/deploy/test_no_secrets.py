@@ -40,6 +40,8 @@ def deployment_files() -> list[Path]:
 def random_looking(text: str) -> list[str]:
     """Runs of 20+ characters that mix upper, lower and digits, as generated keys do."""
     runs = re.findall(r"[A-Za-z0-9+/=_\-]{20,}", text)
+    # A JSON patch's path (/spec/triggers/0/authenticationRef/name: words and indexes) is no key.
+    runs = [r for r in runs if not re.fullmatch(r"(/([A-Za-z]+|\d+))+", r)]
     return [r for r in runs if re.search(r"[a-z]", r) and re.search(r"[A-Z]", r) and re.search(r"\d", r)]
 
 

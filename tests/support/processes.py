@@ -24,6 +24,7 @@ from typing import cast
 import httpx
 import redis
 
+from shared.connection import connect, parse_redis_address
 from shared.envelope import from_stream
 from shared.queues import QUEUES
 from shared.writers import new_secret, sign
@@ -103,11 +104,12 @@ NO_SWEEPER = {"MARQUEE_SWEEP_INTERVAL": "3600", "MARQUEE_SWEEP_STALLED_AFTER": "
 
 
 class RedisServer:
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, *, extra_args: tuple[str, ...] = ()):
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.extra_args = extra_args  # e.g. --replicaof, for a replica of tests/support/sentinel.py
         self.process: subprocess.Popen | None = None
 
     def start(self) -> RedisServer:
@@ -128,6 +130,7 @@ class RedisServer:
                 "",
                 "--maxmemory-policy",
                 "noeviction",
+                *self.extra_args,
             ],
             stdout=open(self.dir / "redis.log", "ab"),  # noqa: SIM115 - the child writes to it for as long as it lives
             stderr=subprocess.STDOUT,
@@ -216,14 +219,19 @@ class Stack:
         workdir: Path,
         *,
         redis_url: str,
+        redis_sentinel_master: str | None = None,
         archive_url: str,
         publish_url: str,
         public_base_url: str | None = None,
         extra_env: dict[str, str] | None = None,
         include: str = "tests.support.pause,tests.support.hosts",
         concurrency: int = 1,
+        own_directories: bool = False,
     ):
         self.dir = workdir
+        # Each process in a working and a temporary directory of its own, as on separate hosts
+        # (tests/integration/test_many_hosts.py): nothing may pass between them through files.
+        self.own_directories = own_directories
         self.dir.mkdir(parents=True, exist_ok=True)
         self.include = include  # test-only worker modules (pause, hosts, poison), loaded by celery --include
         self.concurrency = concurrency
@@ -255,7 +263,11 @@ class Stack:
         # Names the workers resolve without DNS (tests/support/hosts.py), for the SSRF guard's tests.
         self.hosts_file = self.dir / "hosts.json"
         self.hosts_file.write_text("{}")
-        self.redis = redis.Redis.from_url(redis_url, decode_responses=True)
+        self.redis = (
+            connect(parse_redis_address(redis_url, redis_sentinel_master))  # through the Sentinels, as the services
+            if redis_sentinel_master
+            else redis.Redis.from_url(redis_url, decode_responses=True)
+        )
         # /ops and /metrics never open without a token, so a stack has one, as `make run`'s has.
         self.ops_token = "ops_" + secrets.token_urlsafe(24)
         self.env = {
@@ -278,6 +290,7 @@ class Stack:
             # A teaser video costs seconds of CPU a review: only the tests about it make them
             # (extra_env={"MARQUEE_VIDEO_ENABLED": "1"}); the video worker runs all the same.
             "MARQUEE_VIDEO_ENABLED": "0",
+            **({"MARQUEE_REDIS_SENTINEL_MASTER": redis_sentinel_master} if redis_sentinel_master else {}),
             **(extra_env or {}),
         }
         self.ingest: subprocess.Popen | None = None
@@ -291,14 +304,35 @@ class Stack:
         return {"authorization": f"Bearer {self.env['MARQUEE_OPS_TOKEN']}"}
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        cwd, env = REPO, self.env
+        if self.own_directories:
+            # Its own working and temporary directories, and its own copy of the configuration
+            # files, as a deployment mounts them on each host.
+            cwd, tmp = self.host_dir(name), self.host_dir(name).parent / "tmp"
+            tmp.mkdir(parents=True, exist_ok=True)
+            for source in (self.writers_file, self.subscribers_file):
+                shutil.copyfile(source, cwd / source.name)
+            env = {
+                **self.env,
+                "TMPDIR": str(tmp),
+                "HOME": str(cwd),
+                "MARQUEE_WRITERS_FILE": str(cwd / self.writers_file.name),
+                "MARQUEE_SUBSCRIBERS_FILE": str(cwd / self.subscribers_file.name),
+            }
         return subprocess.Popen(
             [sys.executable, "-m", "services.cli.main", *args],
-            env=self.env,
-            cwd=REPO,
+            env=env,
+            cwd=cwd,
             stdout=open(self.dir / f"{name}.log", "ab"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def host_dir(self, name: str) -> Path:
+        """The working directory of process ``name`` when each has its own (``own_directories``)."""
+        path = self.dir / "hosts" / name / "work"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     def start_worker(self, queue: str) -> subprocess.Popen:
         # The pause module lets a test hold a task mid-stage to kill its process.
@@ -312,7 +346,8 @@ class Stack:
         self.ingest = self._spawn("ingest", ["ingest"])
         for queue in QUEUES:
             self.start_worker(queue)
-        self.beat = self._spawn("beat", ["beat", "--schedule-file", str(self.dir / "beat-schedule")])
+        schedule = (self.host_dir("beat") if self.own_directories else self.dir) / "beat-schedule"
+        self.beat = self._spawn("beat", ["beat", "--schedule-file", str(schedule)])
         poll(lambda: self.client.get("/readyz").status_code == 200, timeout=30, what="ingest /readyz")
         for queue in QUEUES:
             self.wait_for_worker(queue)

@@ -63,6 +63,20 @@ UPSTREAM = {
             "transport was detached. Check how kombu now reads the connection's parameters."
         ),
     ),
+    "kombu.transport.redis.SentinelChannel._sentinel_managed_pool": (
+        kombu_redis.SentinelChannel._sentinel_managed_pool,  # type: ignore[attr-defined]  # private: not in the stubs
+        "b7c61cbd45460a4c66602e9688860492ff628fd127da1339374c9bc7571569e7",
+        (
+            "shared/broker/redis_broker.py's SentinelChannel puts the fixed Channel in front of kombu's "
+            "SentinelChannel. Its pool is built from _connparams (which the fix guards) and the "
+            "connection's alternates; check it still is, and that a detached transport still fails there."
+        ),
+    ),
+    "kombu.transport.redis.SentinelChannel._get_pool": (
+        kombu_redis.SentinelChannel._get_pool,  # type: ignore[attr-defined]  # private: not in the stubs
+        "bc4303010c1ae70f10c06c75ae240b5e1ac99860ce9224029978b7c6471e002a",
+        "Check SentinelChannel still gets its pool through _sentinel_managed_pool and _connparams.",
+    ),
     "kombu.connection.Connection._do_close_transport": (
         kombu.connection.Connection._do_close_transport,
         "9745663c2400cd8cbccfc5b8e6e81a2572adae0ac88475fffb2e5827478d2eed",
@@ -115,3 +129,14 @@ def test_every_method_the_fix_overrides_has_a_fingerprint():
     }
     assert overridden, f"{FIX} overrides no Channel method any more: is this test still needed?"
     assert overridden <= UPSTREAM.keys(), f"record a fingerprint for {sorted(overridden - UPSTREAM.keys())}"
+
+
+def test_kombus_sentinel_channel_inherits_every_method_the_fix_replaces_or_relies_on():
+    # If kombu's SentinelChannel overrode one of these, our Channel in front of it would hide
+    # that override: the fix would then need re-checking against the Sentinel code too.
+    from shared.broker.redis_broker import SentinelChannel, SentinelTransport
+
+    own = vars(kombu_redis.SentinelChannel)
+    assert not {"close", "_brpop_read", "_create_client", "_connparams"} & own.keys()
+    assert SentinelTransport.Channel is SentinelChannel
+    assert SentinelChannel.close is not kombu_redis.Channel.close  # the fix comes first in the MRO

@@ -108,16 +108,21 @@ def test_failures_are_retried_honouring_retry_after_with_one_webhook_id(local_st
     )
 
 
+def failed_to(deliveries: Deliveries, subscriber: str, submission_id: str) -> list[dict]:
+    """The failed deliveries of one submission to one subscriber (the session's stack has
+    other tests' subscribers too, some failing on purpose)."""
+    return [d for d in deliveries.failed() if d["submission_id"] == submission_id and d["subscriber"] == subscriber]
+
+
 def test_redirects_are_not_followed_and_a_failed_delivery_can_be_replayed(local_stack, receivers):
     target = receivers(lambda n, r: (200, {}))
     behaviour = {"redirect": True}
     redirector = receivers(lambda n, r: (302, {"Location": target.url}) if behaviour["redirect"] else (200, {}))
-    local_stack.subscribe(f"moved-{uuid.uuid4().hex[:6]}", redirector.url, "review.published")
+    name = f"moved-{uuid.uuid4().hex[:6]}"
+    local_stack.subscribe(name, redirector.url, "review.published")
     sid = submit(local_stack)
     deliveries = Deliveries(local_stack.redis)
-    failed = poll(
-        lambda: [d for d in deliveries.failed() if d["submission_id"] == sid], timeout=30, what="a failed delivery"
-    )
+    failed = poll(lambda: failed_to(deliveries, name, sid), timeout=30, what="a failed delivery")
     assert "HTTP 302" in failed[0]["last_error"] and target.received == []
     assert local_stack.status(sid)["state"] == "published"  # a delivery never fails the review
 
@@ -135,10 +140,11 @@ def test_redirects_are_not_followed_and_a_failed_delivery_can_be_replayed(local_
 
 def test_a_receiver_that_always_fails_is_given_up_after_a_bounded_schedule(local_stack, receivers):
     down = receivers(lambda n, r: (500, {"Retry-After": "0"}))
-    local_stack.subscribe(f"down-{uuid.uuid4().hex[:6]}", down.url, "review.published")
+    name = f"down-{uuid.uuid4().hex[:6]}"
+    local_stack.subscribe(name, down.url, "review.published")
     sid = submit(local_stack)
     deliveries = Deliveries(local_stack.redis)
-    failed = poll(lambda: [d for d in deliveries.failed() if d["submission_id"] == sid], timeout=60, what="giving up")
+    failed = poll(lambda: failed_to(deliveries, name, sid), timeout=60, what="giving up")
     assert failed[0]["attempts"] == "8" and "gave up after 8 attempt(s): HTTP 500" in failed[0]["last_error"]
     assert len(deliveries_to(down, sid)) == 8
 

@@ -374,6 +374,12 @@ class Stack:
         rewrite(self.subscribers_file, json.dumps(data))
         return secret
 
+    def unsubscribe(self, name: str) -> None:
+        """Remove a subscriber ``subscribe`` added: the session's stacks are shared by many tests."""
+        data = json.loads(self.subscribers_file.read_text())
+        data["subscribers"].pop(name, None)
+        rewrite(self.subscribers_file, json.dumps(data))
+
     def add_host(self, name: str, *addresses: str) -> None:
         """Make ``name`` resolve to ``addresses`` in the workers (tests/support/hosts.py)."""
         hosts = json.loads(self.hosts_file.read_text())

@@ -75,6 +75,11 @@ CHAOS_ENV = {
     "MARQUEE_SWEEP_INTERVAL": "2",
     "MARQUEE_SWEEP_STALLED_AFTER": "45",
 }
+# Uploads through moto behind the proxy run at about 0.7 a second on two cores (2026-12-03:
+# an upload makes ~80 S3 calls since revisions got immutable copies), so a scenario allows
+# 1.5 s a submission to settle at least: 500 submissions, 750 s.
+SETTLE_SECONDS_EACH = 1.5
+
 # For the small versions in `make test`: shorter limits, so a stall is sent on within ~15 s.
 QUICK_SWEEP_ENV = {
     "MARQUEE_RETRY_BACKOFF_MAX": "2",
@@ -231,7 +236,9 @@ class World:
         )
 
     def tally(self, scenario: str, *, started: float, timeout: float) -> Tally:
-        states = self.settle(timeout=timeout)
+        # At least SETTLE_SECONDS_EACH a submission: what is still queued when the window
+        # closes counts as lost, and a bigger run needs a longer window, not a faster machine.
+        states = self.settle(timeout=max(timeout, SETTLE_SECONDS_EACH * len(self.accepted)))
         result = Tally(scenario, accepted=len(self.accepted))
         published_events = self.published_before + self.published_events()
         for sid, state in states.items():

@@ -80,11 +80,14 @@ def test_a_submission_recorded_but_never_queued_is_published_by_itself(stack, tm
 
 
 def test_an_embargo_taken_off_the_schedule_but_never_handed_off_is_published_by_itself(stack):
-    at = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+    # Far enough ahead that the review is held (upload reaches it first, however loaded the
+    # machine) and the test, not release, takes the entry.
+    at = (datetime.now(UTC) + timedelta(seconds=30)).isoformat()
     submission_id = stack.submit(review(publish_at=at)).json()["id"]
-    stack.wait_for(submission_id, "scheduled", timeout=30)
+    stack.wait_for(submission_id, "scheduled", timeout=25)
     # What release does first, and then it dies: the entry is gone, upload never hears of it.
     assert stack.redis.zrem("marquee:schedule", submission_id) == 1
-    record = stack.wait_for(submission_id, timeout=60)
+    # The sweeper looks once the embargo has lifted and the threshold passed (12 s here).
+    record = stack.wait_for(submission_id, timeout=120)
     assert record["state"] == "published"
     assert len(stack.events("review.published", submission_id)) == 1

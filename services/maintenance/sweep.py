@@ -14,7 +14,7 @@ from celery.signals import beat_init
 from shared.broker.celery_app import app
 from shared.errors import MarqueeError
 from shared.operations.failure_sources import send_stage
-from shared.operations.recovery import claim_fresh_epoch, recover_lost_state
+from shared.operations.recovery import claim_epoch_at_start, recover_lost_state
 from shared.operations.sweeper import sweep as sweep_stalled
 from shared.pipeline import get_runtime
 from shared.queues import task_name
@@ -23,12 +23,12 @@ log = logging.getLogger("marquee.sweep")
 
 
 @beat_init.connect
-def claim_epoch_at_start(sender=None, **_) -> None:
+def check_epoch_on_beat_init(sender=None, **_) -> None:
     """A new stack (empty Redis, empty archive) gets its epoch before its first submission,
     so its first sweep does not mistake it for one that lost its data."""
     try:
         rt = get_runtime()
-        claim_fresh_epoch(rt.states.redis, rt.archive)
+        claim_epoch_at_start(rt.states.redis, rt.archive)
     except (redis.RedisError, MarqueeError, OSError):
         log.warning("could not check the epoch at start; the first sweep will", exc_info=True)
 

@@ -32,7 +32,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import redis
+from kombu.utils.functional import retry_over_time
 
+from shared.errors import TransientError
 from shared.observability import logs
 from shared.observability.metrics import RECONCILES
 from shared.operations.reconcile import Finding, reconcile, submission_ids
@@ -61,11 +63,28 @@ def archive_is_empty(archive: Store) -> bool:
 
 
 def claim_fresh_epoch(client: redis.Redis, archive: Store) -> bool:
-    """At start-up (ingest): a new stack, with an empty Redis and an empty archive, has lost
+    """At start-up (beat): a new stack, with an empty Redis and an empty archive, has lost
     nothing, so its epoch is written at once. True if written; never written over a loss."""
     if client.exists(EPOCH_KEY) or not archive_is_empty(archive):
         return False
     return write_epoch(client)
+
+
+def claim_epoch_at_start(client: redis.Redis, archive: Store, *, attempts: int = 6, first_wait: float = 0.5) -> bool:
+    """``claim_fresh_epoch``, tried again while Redis or the store fails for a moment.
+
+    Giving up early costs more than waiting: once ingest has stored a submission the
+    archive is no longer empty, and the first sweep would take the new stack for one that
+    lost its data (a needless reconcile, and a loss logged that never happened)."""
+    return retry_over_time(
+        claim_fresh_epoch,
+        (redis.RedisError, TransientError, OSError),
+        args=(client, archive),
+        max_retries=attempts - 1,
+        interval_start=first_wait,
+        interval_step=first_wait,
+        interval_max=4 * first_wait,
+    )
 
 
 def is_complete(findings: list[Finding]) -> bool:

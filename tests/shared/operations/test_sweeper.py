@@ -20,6 +20,7 @@ from celery import Celery
 from kombu import Connection
 
 from shared import operations as ops
+from shared.errors import StorageUnavailable
 from shared.observability import metrics
 from shared.operations import sweeper
 from shared.operations.reconcile import Finding
@@ -27,6 +28,7 @@ from shared.operations.recovery import (
     AUTOMATIC_MIN_AGE,
     EPOCH_KEY,
     NOTICED_KEY,
+    claim_epoch_at_start,
     claim_fresh_epoch,
     reconcile_lock,
     recover_lost_state,
@@ -281,6 +283,34 @@ def test_a_new_stack_gets_its_epoch_and_a_lost_one_is_reconciled_once(tmp_path, 
     assert recover_lost_state(rt, run=run) == "reconciled" and len(run) == 1
     assert recover_lost_state(rt, run=run) == "intact" and len(run) == 1
     assert json.loads(client.get(EPOCH_KEY) or "{}")["epoch"]
+
+
+class FlakyArchive:
+    """A store whose listing fails ``failures`` times (S3 at a 30 % fault rate), then answers."""
+
+    def __init__(self, store, failures: int):
+        self.store, self.failures, self.calls = store, failures, 0
+
+    def list(self, prefix: str = ""):
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise StorageUnavailable("503 Slow Down")
+        return self.store.list(prefix)
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+
+def test_the_start_up_epoch_check_outlasts_a_store_failing_for_a_moment(tmp_path, client):
+    archive = FlakyArchive(open_store(str(tmp_path / "archive")), failures=2)
+    assert claim_epoch_at_start(client, archive, first_wait=0.01) and client.exists(EPOCH_KEY)
+    assert archive.calls == 3
+
+    client.delete(EPOCH_KEY)
+    down = FlakyArchive(open_store(str(tmp_path / "archive")), failures=99)
+    with pytest.raises(StorageUnavailable):  # bounded: it gives up, and the first sweep decides
+        claim_epoch_at_start(client, down, attempts=3, first_wait=0.01)
+    assert down.calls == 3 and not client.exists(EPOCH_KEY)
 
 
 def test_a_reconcile_that_met_a_submission_too_new_runs_again_and_none_runs_twice_at_once(tmp_path, client):

@@ -19,7 +19,7 @@ import redis
 
 from shared.observability.heartbeats import live_workers
 from shared.observability.task_runs import recent_runs
-from shared.queues import QUEUES, TASK_QUEUES
+from shared.queues import ALL_QUEUES, QUEUES, TASK_QUEUES
 
 PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 UNACKED_KEY = "unacked"
@@ -81,8 +81,11 @@ def periodic_tasks() -> set[str]:
         return set()
 
 
-def queue_stats(client: redis.Redis, *, now: float | None = None, queues: Iterable[str] = QUEUES) -> list[QueueStats]:
-    """One row per stage queue, from a single pipelined round trip plus the unacked hash."""
+def queue_stats(
+    client: redis.Redis, *, now: float | None = None, queues: Iterable[str] = ALL_QUEUES
+) -> list[QueueStats]:
+    """One row per queue (the stages', then the sweeper's, whose backlog means sweeps are
+    not keeping up), from a single pipelined round trip plus the unacked hash."""
     now = time.time() if now is None else now
     queues = list(queues)
     with client.pipeline(transaction=False) as pipe:

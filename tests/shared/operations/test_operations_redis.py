@@ -182,6 +182,7 @@ def test_queue_stats_count_every_priority_list_unacked_messages_workers_and_the_
     client.lset("render\x06\x169", -1, restamp(client.lindex("render\x06\x169", -1), time.time() - 30))
     sender.send_task("marquee.render", args=["b" * 32], queue="render")
     sender.send_task("marquee.upload", args=["c" * 32], queue="upload")  # stamped as it is published
+    sender.send_task("marquee.sweep", queue="maintenance")
     assert client.llen("render") + client.llen("render\x06\x169") + client.llen("render\x06\x166") == 2
     assert client.llen("render") == 1  # the other is in a priority list
     upload = json.loads(client.lindex("upload", -1))
@@ -202,7 +203,8 @@ def test_queue_stats_count_every_priority_list_unacked_messages_workers_and_the_
         assert channel.basic_get("upload", no_ack=False) is not None
         rows = {row.queue: row for row in ops.queue_stats(client)}
         flying = ops.in_flight(client)
-    assert list(rows) == ["validate", "render", "social", "upload", "notify", "video"]
+    assert list(rows) == ["validate", "render", "social", "upload", "notify", "video", "maintenance"]
+    assert rows["maintenance"].waiting == 1  # a sweep that no worker has taken yet
     assert (rows["render"].waiting, rows["render"].unacked, rows["render"].workers) == (2, 0, 1)
     assert 29 <= (rows["render"].oldest_age_seconds or 0) < 60
     assert (rows["upload"].waiting, rows["upload"].unacked) == (0, 1)

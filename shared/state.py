@@ -397,6 +397,14 @@ class SubmissionStates:
             return None
         return {"state": state, **{name: value or "" for name, value in zip(names, values, strict=True)}}
 
+    def unknown(self, ids: Sequence[str]) -> list[str]:
+        """Those of ``ids`` Redis has no record of: one pipelined EXISTS each."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for id in ids:
+                pipe.exists(_hash(id))
+            found = pipe.execute()
+        return [id for id, exists in zip(ids, found, strict=True) if not exists]
+
     def state_of(self, id: str) -> str | None:
         """The submission's state alone: one HGET, for stages that need nothing else."""
         return cast("str | None", self.redis.hget(_hash(id), "state"))  # decoded: str

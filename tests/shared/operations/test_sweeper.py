@@ -285,6 +285,26 @@ def test_a_new_stack_gets_its_epoch_and_a_lost_one_is_reconciled_once(tmp_path, 
     assert json.loads(client.get(EPOCH_KEY) or "{}")["epoch"]
 
 
+def test_a_stack_that_knows_every_archived_submission_lost_nothing(tmp_path, client, states):
+    """Beat's start-up check could not reach the store, ingest took submissions meanwhile:
+    no epoch and an archive that is not empty, yet nothing to repair."""
+    archive, publish = open_store(str(tmp_path / "archive")), open_store(str(tmp_path / "publish"))
+    rt = FakeRuntime(archive, publish, client)
+    for _ in range(3):
+        archive_submission(archive, new(states), upto="validated")
+    run = Reconciles()
+    assert recover_lost_state(rt, run=run) == "new" and run == [] and client.exists(EPOCH_KEY)
+
+    client.delete(EPOCH_KEY)
+    stored = uuid.uuid4().hex  # stored by ingest, its record not yet written
+    archive_submission(archive, stored, upto="received")
+    assert recover_lost_state(rt, run=run) == "noticed" and run == []
+    states.create(stored, writer="alice", webhook_id=f"msg_{stored}", received_at="2026-01-01T00:00:00Z")
+    client.set(NOTICED_KEY, time.time() - AUTOMATIC_MIN_AGE)  # recorded before the loss was confirmed
+    assert recover_lost_state(rt, run=run) == "new" and run == [] and not client.exists(NOTICED_KEY)
+    assert claim_fresh_epoch(client, archive) is False  # written already: never twice
+
+
 class FlakyArchive:
     """A store whose listing fails ``failures`` times (S3 at a 30 % fault rate), then answers."""
 

@@ -167,14 +167,19 @@ def browser(tmp_path):
 
 
 def page_queues(driver) -> dict[str, dict[str, str]]:
-    from selenium.webdriver.common.by import By
+    """The stages table as the browser has it, read in one call: a page refreshing every
+    second replaces its elements under a cell-by-cell read, which on a loaded machine
+    takes longer than that and never finishes without a stale element."""
+    from lxml import html
 
-    rows = {}
-    for row in driver.find_elements(By.CSS_SELECTOR, "#stages tr[data-queue]"):
-        rows[row.get_attribute("data-queue")] = {
-            cell.get_attribute("data-field"): cell.text for cell in row.find_elements(By.CSS_SELECTOR, "td[data-field]")
+    page = html.fromstring(driver.page_source)
+    return {
+        row.get("data-queue", ""): {
+            cell.get("data-field", ""): " ".join(cell.text_content().split())
+            for cell in row.cssselect("td[data-field]")
         }
-    return rows
+        for row in page.cssselect("#stages tr[data-queue]")
+    }
 
 
 def assert_not_blank(png: Path) -> None:

@@ -24,7 +24,7 @@ log = logging.getLogger("marquee.sweep")
 
 @beat_init.connect
 def check_epoch_on_beat_init(sender=None, **_) -> None:
-    """A new stack (empty Redis, empty archive) gets its epoch before its first submission,
+    """A new stack (a Redis that knows every archived submission) gets its epoch at once,
     so its first sweep does not mistake it for one that lost its data."""
     try:
         rt = get_runtime()

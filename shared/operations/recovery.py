@@ -10,8 +10,9 @@ while the archive holds submissions that Redis has no record of means Redis lost
 new stack whose start-up check could not reach the store (at a 30 % fault rate, say) has
 no epoch and soon an archive that is not empty, yet knows every submission in it, and
 reconciling it would log a loss that never happened. The sweeper checks before each sweep
-(one EXISTS; the archive is read only while the epoch is missing); on a loss, reconcile (shared/operations/reconcile.py) runs once, under a lock
-that operators' ``marquee reconcile`` takes too, and the epoch is written again. Reconcile
+(one EXISTS; the archive is read only while the epoch is missing); on a loss, reconcile
+(shared/operations/reconcile.py) runs once, under a lock that operators' ``marquee
+reconcile`` takes too, and the epoch is written again. Reconcile
 re-makes each state from the archive and re-sends what was in progress; what was already
 published is restored as published and not announced again.
 

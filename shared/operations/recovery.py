@@ -89,9 +89,8 @@ def claim_fresh_epoch(client: redis.Redis, archive: Store) -> bool:
 def claim_epoch_at_start(client: redis.Redis, archive: Store, *, attempts: int = 6, first_wait: float = 0.5) -> bool:
     """``claim_fresh_epoch``, tried again while Redis or the store fails for a moment.
 
-    Giving up early costs more than waiting: once ingest has stored a submission the
-    archive is no longer empty, and the first sweep would take the new stack for one that
-    lost its data (a needless reconcile, and a loss logged that never happened)."""
+    Giving up is safe, only slower: the first sweep then makes the same check, listing
+    the archive, which by then holds whatever ingest accepted meanwhile."""
     return retry_over_time(
         claim_fresh_epoch,
         (redis.RedisError, TransientError, OSError),
@@ -111,9 +110,9 @@ def is_complete(findings: list[Finding]) -> bool:
 
 def recover_lost_state(rt, *, run: Callable[..., list[Finding]] = reconcile) -> str:
     """If Redis lost its data, reconcile once; return what happened: ``intact``, ``new``
-    (Redis knows every archived submission: epoch written), ``busy`` (a reconcile is running), ``noticed`` (the loss is
-    too recent to reconcile yet), ``reconciled``, or ``partial`` (reconciled, and the next
-    sweep reconciles again)."""
+    (Redis knows every archived submission: epoch written), ``busy`` (a reconcile is
+    running), ``noticed`` (the loss is too recent to reconcile yet), ``reconciled``, or
+    ``partial`` (reconciled, and the next sweep reconciles again)."""
     client: redis.Redis = rt.states.redis
     if client.exists(EPOCH_KEY):
         return "intact"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared.keys import MANIFEST, public_url, revision_key
+from shared.keys import MANIFEST, public_url, published_key, revision_key
 
 SCHEMA_VERSION = 1
 EVENT_TYPES = frozenset(
@@ -59,6 +59,16 @@ def revision_manifest_url(base_url: str, slug: str, revision: int) -> str:
     """The public address of revision ``revision``'s own manifest: immutable once written,
     so an event naming it stays true whatever is published after."""
     return public_url(base_url, revision_key(slug, revision, MANIFEST))
+
+
+def published_urls(base_url: str, slug: str) -> dict[str, str]:
+    """The stable public addresses of the review at ``slug`` (whichever revision is live),
+    as a writer's status and ``review.published`` give them."""
+    return {
+        "article": public_url(base_url, published_key(slug, "index.html")),
+        "manifest": public_url(base_url, published_key(slug, MANIFEST)),
+        "review": public_url(base_url, published_key(slug, "review.json")),
+    }
 
 
 def dumps(event: dict[str, Any]) -> str:

@@ -23,6 +23,7 @@ from services.upload.publishing import (
 from services.upload.revisions import keep_revisions
 from services.upload.superseded import live_manifest, supersede
 from shared.broker.celery_app import app
+from shared.envelope import published_urls
 from shared.errors import ObjectNotFound
 from shared.keys import MANIFEST, content_type_for, output_prefix, published_key, retracted_key, revision_key
 from shared.models import Review, State
@@ -123,11 +124,7 @@ def archived_info(archive: Store, key: str) -> ObjectInfo:
 
 
 def _done(rt: Runtime, submission_id: str, slug: str) -> None:
-    urls = {
-        "article": rt.public_url(published_key(slug, "index.html")),
-        "manifest": rt.public_url(published_key(slug, MANIFEST)),
-        "review": rt.public_url(published_key(slug, "review.json")),
-    }
-    current = rt.states.advance(submission_id, State.UPLOADED, stage="upload", urls=json.dumps(urls))
+    urls = json.dumps(published_urls(rt.settings.public_base_url, slug))
+    current = rt.states.advance(submission_id, State.UPLOADED, stage="upload", urls=urls)
     if should_hand_off(current, State.UPLOADED):
         hand_off("notify", submission_id)

@@ -46,6 +46,7 @@ import redis
 
 from shared import catalogue
 from shared import state as state_module
+from shared.envelope import published_urls
 from shared.errors import ObjectNotFound
 from shared.keys import (
     MANIFEST,
@@ -151,13 +152,7 @@ def from_archive(rt, id: str) -> tuple[str, tuple[str, ...], dict[str, str], Rev
         return "rendered", NEXT_TASKS["rendered"], fields, review
     if not _went_out(rt, id, review):
         return "social_ready", NEXT_TASKS["social_ready"], fields, review
-    fields["urls"] = json.dumps(
-        {
-            "article": rt.public_url(published_key(review.slug, "index.html")),
-            "manifest": rt.public_url(published_key(review.slug, MANIFEST)),
-            "review": rt.public_url(published_key(review.slug, "review.json")),
-        }
-    )
+    fields["urls"] = json.dumps(published_urls(rt.settings.public_base_url, review.slug))
     # Public already, so announced already: notify would announce it again. Publication
     # goes manifest, catalogue, then notify; a loss in between costs that one event.
     return "published", (), fields, review

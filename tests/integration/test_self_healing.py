@@ -5,7 +5,8 @@ here, with a 12 s threshold).
 - ingest recorded the submission but its message never reached the queue (a crash, or a
   lost reply, between the two);
 - ``release`` took an embargo off the schedule and died before it handed the review to
-  upload.
+  upload;
+- after a failover, notify's message met a record that had lost upload's write.
 
 (A submission that keeps stalling is failed as "stalled in <stage>":
 tests/shared/operations/test_sweeper.py, against a real redis-server.)
@@ -17,12 +18,13 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from shared.operations.queues import PRIORITY_SUFFIXES
 from tests.chaos.campaign import QUICK_SWEEP_ENV
 from tests.conftest import fixture_bytes
-from tests.support.processes import RedisServer, Stack
+from tests.support.processes import RedisServer, Stack, poll
 
 pytestmark = pytest.mark.integration
 
@@ -91,3 +93,31 @@ def test_an_embargo_taken_off_the_schedule_but_never_handed_off_is_published_by_
     record = stack.wait_for(submission_id, timeout=120)
     assert record["state"] == "published"
     assert len(stack.events("review.published", submission_id)) == 1
+
+
+def test_notify_meeting_a_record_that_lost_uploads_write_still_announces_every_address(stack):
+    # Found by CI's failover scenario (10): upload moved the record to "uploaded", with the
+    # review's addresses, on a primary that died before its replica had the write; notify's
+    # message, sent after the reconnect, reached the new primary, whose record still said
+    # social_ready. The review went out as "published" with no addresses, its event with
+    # an empty article_url. Here notify is held while the record is put back as that replica had it.
+    trigger = stack.pause_dir / "marquee.notify"
+    trigger.touch()
+    try:
+        submission_id = stack.submit(review()).json()["id"]
+        held = stack.pause_dir / f"marquee.notify.{submission_id}.paused"
+        poll(held.exists, timeout=60, what="notify to start")
+        stack.redis.hset(f"marquee:sub:{submission_id}", mapping={"state": "social_ready", "urls": "{}"})
+    finally:
+        trigger.unlink()
+    record = stack.wait_for(submission_id, timeout=60)
+    assert record["state"] == "published", record
+    slug = record["slug"]
+    assert record["urls"] == {
+        "article": f"{stack.url}/site/reviews/{slug}/index.html",
+        "manifest": f"{stack.url}/site/reviews/{slug}/manifest.json",
+        "review": f"{stack.url}/site/reviews/{slug}/review.json",
+    }
+    [event] = stack.events("review.published", submission_id)
+    assert event["data"]["article_url"] == record["urls"]["article"]
+    assert httpx.get(record["urls"]["manifest"], timeout=10).json()["id"] == submission_id

@@ -8,6 +8,7 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -362,9 +363,8 @@ class FakeRuntime:
         self.archive, self.publish = archive, publish
         self.states = SubmissionStates(client)
         self.load_review = lambda id: Runtime.load_review(cast(Any, self), id)  # it reads only archive
-
-    def public_url(self, key):
-        return f"https://example.test/{key}"
+        self.settings = SimpleNamespace(public_base_url="https://example.test")
+        self.public_url = lambda key: Runtime.public_url(cast(Any, self), key)  # it reads only settings
 
 
 AN_HOUR_AGO = datetime.fromtimestamp(time.time() - 3600, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

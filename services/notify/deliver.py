@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 
 import httpx
 from celery import Task
@@ -87,6 +88,7 @@ def deliver(self: Task, delivery: str) -> None:
     elif outcome == "retry" and attempts < rt.settings.webhook_max_attempts:
         WEBHOOK_DELIVERIES.labels(result="retried").inc(client=rt.states.redis)
         countdown = retry_delay(attempts, retry_after=retry_after, cap=rt.settings.retry_backoff_max)
+        deliveries.retry_due(delivery, at=time.time() + countdown)
         raise self.retry(countdown=countdown)
     else:
         deliveries.finish(delivery, state="failed", error=f"gave up after {attempts} attempt(s): {error}")

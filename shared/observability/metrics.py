@@ -178,6 +178,13 @@ STALLED = RedisCounter(
     ]
     + [{"stage": "upload", "reason": "embargo_not_released"}],
 )
+STALLED_DELIVERIES = RedisCounter(
+    "marquee_stalled_deliveries_total",
+    "Pending webhook deliveries the sweeper found without a message: no_message were sent "
+    "again; gave_up were recorded as failed (marquee retry replays them).",
+    ["reason"],
+    known=[{"reason": "no_message"}, {"reason": "gave_up"}],
+)
 RECONCILES = RedisCounter(
     "marquee_reconciles_total",
     "Reconciles run: automatic (the sweeper found Redis had lost its data) or by an operator.",

@@ -26,6 +26,12 @@ the writer sees in its status and an operator can retry. Each decision is one Lu
 on the submission's own keys, checked against the score it was read with, so two sweepers
 (two beat processes, or one sweep overlapping a slow one) never both act on the same
 stall; a lease keeps a second sweeper from doing the reading at all.
+
+Outbound webhook deliveries get the same care: a pending one (``PENDING_INDEX``, kept by
+shared/outbound/deliveries.py) whose next attempt was due ``stalled_after`` ago, with no
+``deliver`` message naming it, is seen, then sent again; after ``max_resends`` it is
+recorded as failed, where ``marquee retry`` replays it. A receiver drops the rare
+duplicate a re-send may make by its ``webhook-id``.
 """
 
 from __future__ import annotations
@@ -40,24 +46,34 @@ import redis
 
 from shared.models import State
 from shared.observability import logs
-from shared.observability.metrics import STALLED, SUBMISSIONS_REQUEUED, SWEEPS
+from shared.observability.metrics import (
+    STALLED,
+    STALLED_DELIVERIES,
+    SUBMISSIONS_REQUEUED,
+    SWEEPS,
+    WEBHOOK_DELIVERIES,
+)
 from shared.operations.failure_sources import FINAL_STATES, NEXT_TASKS
 from shared.operations.queues import in_flight
+from shared.outbound.deliveries import PENDING_INDEX, Deliveries
+from shared.outbound.deliveries import record_key as delivery_key
 from shared.state import ACTIVE_INDEX, SCHEDULE, SubmissionStates
 
 LEASE_KEY = "marquee:sweeper:lease"
 BATCH = 1000  # candidates read per sweep: the rest wait for the next one
 
-# KEYS: hash, active index. ARGV: id, the score it was read with, now, max re-sends.
-# Returns {"moved"} when it moved since it was read, {"final"} when it is final (and leaves
+# KEYS: its hash, its index. ARGV: id, the score it was read with, now, max re-sends, the
+# states it is done in… (a submission's final states; a delivery's delivered and failed).
+# Returns {"moved"} when it moved since it was read, {"final"} when it is done (and leaves
 # the index), {"seen", state} on a first sighting, {"resend", state, n} on the n-th
 # re-send (the threshold starts again), {"give_up", state, n} when n re-sends were enough.
 _DECIDE = """
 local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not score or tonumber(score) ~= tonumber(ARGV[2]) then return {'moved'} end
 local state = redis.call('HGET', KEYS[1], 'state')
-local final = {@FINAL@}
-if not state or final[state] then
+local done = {}
+for i = 5, #ARGV do done[ARGV[i]] = true end
+if not state or done[state] then
   redis.call('ZREM', KEYS[2], ARGV[1])
   return {'final'}
 end
@@ -69,7 +85,8 @@ local n = redis.call('HINCRBY', KEYS[1], 'sweeps', 1)
 if n > tonumber(ARGV[4]) then return {'give_up', state, n - 1} end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return {'resend', state, n}
-""".replace("@FINAL@", ", ".join(f"{state}=true" for state in FINAL_STATES))
+"""
+DELIVERY_DONE = ("delivered", "failed")
 
 
 @dataclass(frozen=True)
@@ -82,9 +99,12 @@ class Stall:
     resends: int = 0
 
 
-def stalled_candidates(client: redis.Redis, *, before: float, limit: int = BATCH) -> list[tuple[str, float]]:
-    """Submissions in no final state that last moved before ``before`` (epoch seconds)."""
-    entries = client.zrangebyscore(ACTIVE_INDEX, "-inf", before, start=0, num=limit, withscores=True)
+def stalled_candidates(
+    client: redis.Redis, *, before: float, index: str = ACTIVE_INDEX, limit: int = BATCH
+) -> list[tuple[str, float]]:
+    """Submissions in no final state that last moved before ``before`` (epoch seconds); with
+    ``index=PENDING_INDEX``, pending deliveries whose next attempt was due before it."""
+    entries = client.zrangebyscore(index, "-inf", before, start=0, num=limit, withscores=True)
     return cast("list[tuple[str, float]]", entries)  # decoded (shared.connection): str
 
 
@@ -106,7 +126,8 @@ def sweep(
     try:
         SWEEPS.inc(client=client)
         candidates = stalled_candidates(client, before=now - stalled_after)
-        if not candidates:
+        deliveries = stalled_candidates(client, before=now - stalled_after, index=PENDING_INDEX)
+        if not candidates and not deliveries:
             return []
         flying = in_flight(client)
         waiting = [id for id, _ in candidates if id not in flying]
@@ -119,8 +140,18 @@ def sweep(
         for id, score in candidates:
             if id in flying or held[id] is not None:
                 continue  # a message will move it on, or release will when its embargo lifts
-            reply = decide(keys=[f"marquee:sub:{id}", ACTIVE_INDEX], args=[id, repr(score), now, max_resends])
+            reply = decide(
+                keys=[f"marquee:sub:{id}", ACTIVE_INDEX], args=[id, repr(score), now, max_resends, *FINAL_STATES]
+            )
             if stall := _act(client, id, reply, send=send, announce=announce):
+                found.append(stall)
+        for id, score in deliveries:
+            if id in flying:
+                continue  # its deliver message waits, or a worker holds it (a retry's countdown too)
+            reply = decide(
+                keys=[delivery_key(id), PENDING_INDEX], args=[id, repr(score), now, max_resends, *DELIVERY_DONE]
+            )
+            if stall := _act_on_delivery(client, id, reply, send=send):
                 found.append(stall)
         return found
     finally:
@@ -163,3 +194,23 @@ def _act(
     SUBMISSIONS_REQUEUED.labels(reason="sweep").inc(client=client)
     logs.event("sweeper.resent", id=id, state=state, stage=task, reason=reason, resends=resends)
     return Stall(id, state, task, "resent", reason, resends)
+
+
+def _act_on_delivery(client: redis.Redis, id: str, reply: list, *, send: Callable[[str, str], None]) -> Stall | None:
+    action, *rest = reply
+    if action in ("moved", "final"):
+        return None
+    if action == "seen":
+        return Stall(id, "pending", "deliver", "seen")
+    resends = int(rest[1])
+    if action == "give_up":
+        error = f"stalled: its message was lost again after {resends} re-send(s) by the sweeper"
+        Deliveries(client).finish(id, state="failed", error=error)
+        STALLED_DELIVERIES.labels(reason="gave_up").inc(client=client)
+        WEBHOOK_DELIVERIES.labels(result="failed").inc(client=client)  # a failed delivery: its alert fires
+        logs.event("sweeper.gave_up", delivery=id, stage="deliver", resends=resends)
+        return Stall(id, "pending", "deliver", "failed", "gave_up", resends)
+    send("deliver", id)
+    STALLED_DELIVERIES.labels(reason="no_message").inc(client=client)
+    logs.event("sweeper.resent", delivery=id, stage="deliver", reason="no_message", resends=resends)
+    return Stall(id, "pending", "deliver", "resent", "no_message", resends)

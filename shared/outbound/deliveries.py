@@ -16,7 +16,9 @@ receiver can drop duplicates. A delivery lives in Redis (``marquee:delivery:<id>
 its body included, its secret never) and is sent by the ``deliver`` task on the
 notify queue: retried with backoff on failures, timeouts, 5xx and 429 (honouring
 Retry-After), never following redirects, and after a bounded schedule recorded as
-failed, where an operator can replay it.
+failed, where an operator can replay it. Each pending delivery is indexed by when a
+message for it should next exist (``PENDING_INDEX``), so the sweeper
+(shared/operations/sweeper.py) sends on one whose message was lost.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ from shared.envelope import dumps
 from shared.outbound.guard import Network, check_url
 
 FAILED_INDEX = "marquee:deliveries:failed"
+# Sorted set: each pending delivery → when a message for it should next exist (now, or when
+# its retry is due). The sweeper's index of deliveries that may have lost their message.
+PENDING_INDEX = "marquee:deliveries:pending"
 RECORD_TTL_SECONDS = 30 * 24 * 3600
 
 Outcome = Literal["delivered", "retry", "give_up"]
@@ -139,7 +144,19 @@ def sign_delivery(secrets: Sequence[str], *, msg_id: str, body: bytes, now: floa
     }
 
 
-def _key(delivery: str) -> str:
+# KEYS: the delivery's hash, the pending index. ARGV: TTL, id, field pairs… Returns 1 if it
+# recorded the delivery, 0 if it was there already.
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[2], t[1] + t[2] / 1000000, ARGV[2])
+return 1
+"""
+
+
+def record_key(delivery: str) -> str:
     return f"marquee:delivery:{delivery}"
 
 
@@ -161,27 +178,29 @@ class Deliveries:
             "last_error": "",
             "updated_at": str(time.time()),
         }
-        with self.redis.pipeline() as pipe:
-            pipe.hsetnx(_key(delivery), "id", delivery)
-            pipe.expire(_key(delivery), RECORD_TTL_SECONDS)
-            created, _ = pipe.execute()
-        if created:
-            self.redis.hset(_key(delivery), mapping=record)  # type: ignore[arg-type]  # redis-py's Mapping key is invariant: it refuses a dict[str, ...]
+        pairs = [item for kv in record.items() for item in kv]
+        # One script: a record is never there without its fields or its index entry.
+        created = self.redis.register_script(_CREATE)(
+            keys=[record_key(delivery), PENDING_INDEX], args=[RECORD_TTL_SECONDS, delivery, *pairs]
+        )
         return bool(created)
 
     def get(self, delivery: str) -> dict | None:
-        return self.redis.hgetall(_key(delivery)) or None
+        return self.redis.hgetall(record_key(delivery)) or None
 
     def attempted(self, delivery: str, *, error: str) -> int:
         with self.redis.pipeline() as pipe:
-            pipe.hincrby(_key(delivery), "attempts", 1)
-            pipe.hset(_key(delivery), mapping={"last_error": error, "updated_at": str(time.time())})
+            pipe.hincrby(record_key(delivery), "attempts", 1)
+            pipe.hset(record_key(delivery), mapping={"last_error": error, "updated_at": str(time.time())})
             attempts, _ = pipe.execute()
         return int(attempts)
 
     def finish(self, delivery: str, *, state: Literal["delivered", "failed"], error: str = "") -> None:
         with self.redis.pipeline() as pipe:
-            pipe.hset(_key(delivery), mapping={"state": state, "last_error": error, "updated_at": str(time.time())})
+            pipe.hset(
+                record_key(delivery), mapping={"state": state, "last_error": error, "updated_at": str(time.time())}
+            )
+            pipe.zrem(PENDING_INDEX, delivery)
             if state == "failed":
                 pipe.zadd(FAILED_INDEX, {delivery: time.time()})
             else:
@@ -194,10 +213,16 @@ class Deliveries:
 
     def reset(self, delivery: str) -> bool:
         """Make a failed delivery pending again, for a replay; False if there is no such delivery."""
-        if not self.redis.exists(_key(delivery)):
+        if not self.redis.exists(record_key(delivery)):
             return False
         with self.redis.pipeline() as pipe:
-            pipe.hset(_key(delivery), mapping={"state": "pending", "attempts": "0", "last_error": ""})
+            pipe.hset(record_key(delivery), mapping={"state": "pending", "attempts": "0", "last_error": ""})
+            pipe.hdel(record_key(delivery), "sweeps", "stall_seen")
             pipe.zrem(FAILED_INDEX, delivery)
+            pipe.zadd(PENDING_INDEX, {delivery: time.time()})
             pipe.execute()
         return True
+
+    def retry_due(self, delivery: str, *, at: float) -> None:
+        """Its next attempt waits until ``at`` (a retry's countdown): not a stall before then."""
+        self.redis.zadd(PENDING_INDEX, {delivery: at}, xx=True)

@@ -6,7 +6,8 @@ here, with a 12 s threshold).
   lost reply, between the two);
 - ``release`` took an embargo off the schedule and died before it handed the review to
   upload;
-- after a failover, notify's message met a record that had lost upload's write.
+- after a failover, notify's message met a record that had lost upload's write;
+- a webhook delivery's message was lost (taken by a worker killed before kombu recorded it).
 
 (A submission that keeps stalling is failed as "stalled in <stage>":
 tests/shared/operations/test_sweeper.py, against a real redis-server.)
@@ -15,6 +16,8 @@ tests/shared/operations/test_sweeper.py, against a real redis-server.)
 from __future__ import annotations
 
 import json
+import os
+import signal
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +28,7 @@ from shared.operations.queues import PRIORITY_SUFFIXES
 from tests.chaos.campaign import QUICK_SWEEP_ENV
 from tests.conftest import fixture_bytes
 from tests.support.processes import RedisServer, Stack, poll
+from tests.support.receivers import Receiver
 
 pytestmark = pytest.mark.integration
 
@@ -121,3 +125,52 @@ def test_notify_meeting_a_record_that_lost_uploads_write_still_announces_every_a
     [event] = stack.events("review.published", submission_id)
     assert event["data"]["article_url"] == record["urls"]["article"]
     assert httpx.get(record["urls"]["manifest"], timeout=10).json()["id"] == submission_id
+
+
+def test_a_webhook_delivery_whose_message_was_lost_is_delivered_by_itself(stack):
+    receiver = Receiver(lambda n, r: (204, {}))
+    name = f"site-{uuid.uuid4().hex[:6]}"
+    stack.subscribe(name, receiver.url, "review.published")
+    try:
+        submission_id = lose_the_delivery_message(stack)
+        stack.start_worker("notify")  # as a supervisor would restart it
+        got = poll(
+            lambda: [r for r in receiver.received if r.json()["data"]["id"] == submission_id],
+            timeout=120,
+            what="the delivery, sent again by the sweeper",
+        )
+        assert [r.json()["type"] for r in got] == ["review.published"]
+        resent = stack.redis.hget(
+            "marquee:metrics:counters", '["marquee_stalled_deliveries_total",[["reason","no_message"]]]'
+        )
+        assert int(resent or 0) >= 1
+    finally:
+        stack.unsubscribe(name)
+        receiver.stop()
+
+
+def lose_the_delivery_message(stack: Stack) -> str:
+    """Submit a review and lose its delivery's message: the notify worker dies holding it,
+    and the message is gone with it, as kombu loses one taken by BRPOP from a worker killed
+    before it recorded it unacked. Returns the submission's id."""
+    trigger = stack.pause_dir / "marquee.deliver"
+    trigger.touch()
+    try:
+        submission_id = stack.submit(review()).json()["id"]
+        pid_file = stack.pause_dir / "marquee.deliver.pid"
+        poll(pid_file.exists, timeout=60, what="deliver to start")
+        pid_file.unlink()
+        worker = stack.workers["notify"]
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+        held = [
+            tag
+            for tag, raw in stack.redis.hgetall("unacked").items()
+            if json.loads(raw)[0]["headers"]["task"] == "marquee.deliver"
+        ]
+        assert len(held) == 1, held
+        stack.redis.hdel("unacked", *held)
+        stack.redis.zrem("unacked_index", *held)
+        return submission_id
+    finally:
+        trigger.unlink()

@@ -23,6 +23,7 @@ from shared import operations as ops
 from shared.errors import StorageUnavailable
 from shared.observability import metrics
 from shared.operations import sweeper
+from shared.operations.failure_sources import FINAL_STATES
 from shared.operations.reconcile import Finding
 from shared.operations.recovery import (
     AUTOMATIC_MIN_AGE,
@@ -33,6 +34,7 @@ from shared.operations.recovery import (
     reconcile_lock,
     recover_lost_state,
 )
+from shared.outbound.deliveries import PENDING_INDEX, Deliveries, Subscriber
 from shared.state import ACTIVE_INDEX, SCHEDULE, SubmissionStates
 from shared.storage import open_store
 from tests.shared.operations.test_operations_redis import FakeRuntime, Sent, archive_submission
@@ -240,7 +242,8 @@ def test_two_sweepers_at_once_send_each_stall_once(client, states):
     decide = client.register_script(sweeper._DECIDE)
     for sid, score in candidates:
         for sink in (first, second):  # both read the same score before either decided
-            reply = decide(keys=[f"marquee:sub:{sid}", ACTIVE_INDEX], args=[sid, repr(score), time.time(), 5])
+            args = [sid, repr(score), time.time(), 5, *FINAL_STATES]
+            reply = decide(keys=[f"marquee:sub:{sid}", ACTIVE_INDEX], args=args)
             sweeper._act(client, sid, reply, send=sink, announce=Announced())
     assert len(first) + len(second) == len(ids)
 
@@ -253,6 +256,66 @@ def test_a_held_lease_means_another_sweeper_is_at_it(client, states):
     assert sweep(client, Sent()) == []
     lease.release()
     assert [s.action for s in sweep(client, Sent())] == ["seen"]
+
+
+# --- stalled webhook deliveries ----------------------------------------------------------------
+
+
+def delivery(client) -> str:
+    """A pending delivery of a review.published, as announce records it, its message lost."""
+    delivery = f"msg_{uuid.uuid4().hex}"
+    subscriber = Subscriber("site", "https://site.example/hook", ("whsec_x",), frozenset({"review.published"}))
+    event = {"type": "review.published", "data": {"id": uuid.uuid4().hex}}
+    assert Deliveries(client).create(delivery, subscriber=subscriber, event=event)
+    return delivery
+
+
+def overdue(client, delivery: str, seconds: float) -> None:
+    client.zadd(PENDING_INDEX, {delivery: time.time() - seconds}, xx=True)
+
+
+def test_a_delivery_whose_message_was_lost_is_sent_again_then_failed_for_a_replay(client):
+    lost, fresh = delivery(client), delivery(client)
+    overdue(client, lost, 120)
+    sent = Sent()
+
+    assert [(s.action, s.stage) for s in sweep(client, sent)] == [("seen", "deliver")]
+    assert [(s.action, s.reason) for s in sweep(client, sent)] == [("resent", "no_message")]
+    assert sent == [("deliver", lost)]
+    assert sweep(client, sent) == []  # sent again: the threshold starts again
+
+    overdue(client, lost, 120)  # the re-sent message was lost too
+    assert [s.action for s in sweep(client, sent)] == ["seen"]
+    assert [s.resends for s in sweep(client, sent)] == [2]
+    overdue(client, lost, 120)
+    sweep(client, sent)
+    [gave_up] = sweep(client, sent)
+    assert (gave_up.action, gave_up.reason, gave_up.stage) == ("failed", "gave_up", "deliver")
+    record = Deliveries(client).get(lost) or {}
+    assert record["state"] == "failed" and "stalled" in record["last_error"]
+    assert [r["id"] for r in Deliveries(client).failed()] == [lost]  # where `marquee retry` finds it
+    assert client.zscore(PENDING_INDEX, lost) is None
+    assert (Deliveries(client).get(fresh) or {})["state"] == "pending" and len(sent) == 2
+    counted = metrics.totals(client)
+    assert counted["marquee_stalled_deliveries_total"] == 3
+
+    assert Deliveries(client).reset(lost)  # the operator's replay: pending, indexed, counted afresh
+    overdue(client, lost, 120)
+    assert [s.action for s in sweep(client, sent)] == ["seen"]
+
+
+def test_a_delivery_with_its_message_in_flight_or_its_retry_not_yet_due_is_left_alone(client, url):
+    waiting, retrying, done = delivery(client), delivery(client), delivery(client)
+    overdue(client, waiting, 3600)
+    Celery(broker=url).send_task("marquee.deliver", args=[waiting], queue="notify")
+    Deliveries(client).retry_due(retrying, at=time.time() + 600)  # its countdown runs ten minutes
+    overdue(client, done, 120)
+    Deliveries(client).finish(done, state="delivered")
+    sent = Sent()
+    for _ in range(3):
+        assert sweep(client, sent) == []
+    assert sent == []
+    assert client.zscore(PENDING_INDEX, done) is None
 
 
 # --- the epoch: Redis that lost its data --------------------------------------------------------

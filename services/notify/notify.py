@@ -10,6 +10,7 @@ from shared.models import State
 from shared.pipeline import StageTask, get_runtime, hand_off
 from shared.queues import task_name
 from shared.state import now_iso
+from shared.videos import PendingVideos
 
 
 @app.task(name=task_name("notify"), base=StageTask)
@@ -51,5 +52,7 @@ def notify(submission_id: str) -> None:
     if moved == State.PUBLISHED:
         rt.announce(event)
         # The teaser video, after the fact and on its own queue: the article never waits for it.
+        # Recorded as owed first, so that a lost message is sent on by the sweeper.
         if rt.settings.video_enabled:
+            PendingVideos(rt.states.redis).expect(submission_id)
             hand_off("video", submission_id)

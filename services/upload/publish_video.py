@@ -36,6 +36,7 @@ from shared.pipeline import Runtime, StageTask, get_runtime
 from shared.queues import task_name
 from shared.state import now_iso
 from shared.storage import ObjectInfo
+from shared.videos import PendingVideos
 
 log = logging.getLogger("marquee.upload")
 
@@ -48,6 +49,7 @@ def publish_video(submission_id: str) -> None:
     with rt.slug_lease(slug):
         if withdrawn(rt, submission_id) or rt.publish.head(revision_key(slug, revision, MANIFEST)) is None:
             log.info(json.dumps({"event": "video.skipped", "id": submission_id, "why": "revision not public"}))
+            PendingVideos(rt.states.redis).finish(submission_id, state="done")  # nothing to join: owed no more
             return
         manifest = video_manifest(rt, submission_id, slug=slug, revision=revision)
         data = json.dumps(manifest, indent=2).encode()
@@ -80,6 +82,7 @@ def publish_video(submission_id: str) -> None:
     claim = f"video:{slug}:{revision}:{manifest['video']['sha256']}"
     rt.states.note(submission_id, "teaser video published", stage="publish_video", claim=claim, event=event)
     rt.announce(event)
+    PendingVideos(rt.states.redis).finish(submission_id, state="done")
 
 
 def video_manifest(rt: Runtime, submission_id: str, *, slug: str, revision: int) -> dict:

@@ -173,7 +173,7 @@ STALLED = RedisCounter(
     ["stage", "reason"],
     known=[
         {"stage": stage, "reason": reason}
-        for stage in ("validate", "render", "social", "upload", "notify")
+        for stage in ("validate", "render", "social", "upload", "notify", "video")
         for reason in ("no_message", "gave_up")
     ]
     + [{"stage": "upload", "reason": "embargo_not_released"}],

@@ -31,7 +31,10 @@ Outbound webhook deliveries get the same care: a pending one (``PENDING_INDEX``,
 shared/outbound/deliveries.py) whose next attempt was due ``stalled_after`` ago, with no
 ``deliver`` message naming it, is seen, then sent again; after ``max_resends`` it is
 recorded as failed, where ``marquee retry`` replays it. A receiver drops the rare
-duplicate a re-send may make by its ``webhook-id``.
+duplicate a re-send may make by its ``webhook-id``. And teaser videos: a published
+review's video still owed (shared/videos.py) with no ``video`` or ``publish_video``
+message is sent to the video stage again, and after ``max_resends`` recorded as failed
+(the review stays published: a video never holds back or undoes an article).
 """
 
 from __future__ import annotations
@@ -58,6 +61,10 @@ from shared.operations.queues import in_flight
 from shared.outbound.deliveries import PENDING_INDEX, Deliveries
 from shared.outbound.deliveries import record_key as delivery_key
 from shared.state import ACTIVE_INDEX, SCHEDULE, SubmissionStates
+from shared.videos import DONE_STATES as VIDEO_DONE
+from shared.videos import PENDING_INDEX as VIDEO_INDEX
+from shared.videos import PendingVideos
+from shared.videos import record_key as video_key
 
 LEASE_KEY = "marquee:sweeper:lease"
 BATCH = 1000  # candidates read per sweep: the rest wait for the next one
@@ -127,7 +134,8 @@ def sweep(
         SWEEPS.inc(client=client)
         candidates = stalled_candidates(client, before=now - stalled_after)
         deliveries = stalled_candidates(client, before=now - stalled_after, index=PENDING_INDEX)
-        if not candidates and not deliveries:
+        videos = stalled_candidates(client, before=now - stalled_after, index=VIDEO_INDEX)
+        if not candidates and not deliveries and not videos:
             return []
         flying = in_flight(client)
         waiting = [id for id, _ in candidates if id not in flying]
@@ -152,6 +160,12 @@ def sweep(
                 keys=[delivery_key(id), PENDING_INDEX], args=[id, repr(score), now, max_resends, *DELIVERY_DONE]
             )
             if stall := _act_on_delivery(client, id, reply, send=send):
+                found.append(stall)
+        for id, score in videos:
+            if id in flying:
+                continue  # being made, or waiting to be published
+            reply = decide(keys=[video_key(id), VIDEO_INDEX], args=[id, repr(score), now, max_resends, *VIDEO_DONE])
+            if stall := _act_on_video(client, id, reply, send=send):
                 found.append(stall)
         return found
     finally:
@@ -214,3 +228,22 @@ def _act_on_delivery(client: redis.Redis, id: str, reply: list, *, send: Callabl
     STALLED_DELIVERIES.labels(reason="no_message").inc(client=client)
     logs.event("sweeper.resent", delivery=id, stage="deliver", reason="no_message", resends=resends)
     return Stall(id, "pending", "deliver", "resent", "no_message", resends)
+
+
+def _act_on_video(client: redis.Redis, id: str, reply: list, *, send: Callable[[str, str], None]) -> Stall | None:
+    action, *rest = reply
+    if action in ("moved", "final"):
+        return None
+    if action == "seen":
+        return Stall(id, "published", "video", "seen")
+    resends = int(rest[1])
+    if action == "give_up":
+        error = f"stalled in video: still not made after {resends} re-send(s) by the sweeper"
+        PendingVideos(client).finish(id, state="failed", error=error)
+        STALLED.labels(stage="video", reason="gave_up").inc(client=client)
+        logs.event("sweeper.gave_up", id=id, state="published", stage="video", resends=resends)
+        return Stall(id, "published", "video", "failed", "gave_up", resends)
+    send("video", id)
+    STALLED.labels(stage="video", reason="no_message").inc(client=client)
+    logs.event("sweeper.resent", id=id, state="published", stage="video", reason="no_message", resends=resends)
+    return Stall(id, "published", "video", "resent", "no_message", resends)

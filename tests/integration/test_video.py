@@ -89,6 +89,11 @@ def test_a_published_review_gets_its_video_after_publication(video_stack):
     assert pointer == {"revision": manifest["revision"], "manifest_url": video_manifest_url}
 
     [event] = poll(lambda: video_stack.events("review.video_ready", id_), timeout=10, what="review.video_ready")
+    # notify recorded the video as owed, and publishing it settled the debt: nothing left to sweep.
+    owed = video_stack.redis.hgetall(f"marquee:video:{id_}")
+    assert owed["state"] in ("pending", "done"), owed  # recorded by notify, before the hand-off
+    poll(lambda: video_stack.redis.hget(f"marquee:video:{id_}", "state") == "done", timeout=10, what="video done")
+    assert video_stack.redis.zscore("marquee:videos:pending", id_) is None
     assert event["data"]["video_manifest_url"] == video_manifest_url
     assert event["data"]["video_url"] == video["video"]["url"]
     assert event["data"]["manifest_url"].endswith(f"/r/{manifest['revision']}/manifest.json")

@@ -37,6 +37,8 @@ from shared.operations.recovery import (
 from shared.outbound.deliveries import PENDING_INDEX, Deliveries, Subscriber
 from shared.state import ACTIVE_INDEX, SCHEDULE, SubmissionStates
 from shared.storage import open_store
+from shared.videos import PENDING_INDEX as VIDEO_INDEX
+from shared.videos import PendingVideos
 from tests.shared.operations.test_operations_redis import FakeRuntime, Sent, archive_submission
 from tests.support.processes import REPO, poll, stop_process
 
@@ -316,6 +318,48 @@ def test_a_delivery_with_its_message_in_flight_or_its_retry_not_yet_due_is_left_
         assert sweep(client, sent) == []
     assert sent == []
     assert client.zscore(PENDING_INDEX, done) is None
+
+
+# --- teaser videos still owed -------------------------------------------------------------------
+
+
+def owed_video(client, *, overdue_by: float) -> str:
+    """A published review whose video notify recorded as owed, its message lost."""
+    submission_id = uuid.uuid4().hex
+    assert PendingVideos(client).expect(submission_id)
+    assert not PendingVideos(client).expect(submission_id)  # notify run again: owed once
+    client.zadd(VIDEO_INDEX, {submission_id: time.time() - overdue_by}, xx=True)
+    return submission_id
+
+
+def test_a_video_whose_message_was_lost_is_sent_again_then_recorded_as_failed(client):
+    lost, fresh = owed_video(client, overdue_by=120), owed_video(client, overdue_by=0)
+    sent = Sent()
+    assert [(s.action, s.stage) for s in sweep(client, sent)] == [("seen", "video")]
+    assert [(s.action, s.reason) for s in sweep(client, sent)] == [("resent", "no_message")]
+    assert sent == [("video", lost)]
+    client.zadd(VIDEO_INDEX, {lost: time.time() - 120}, xx=True)  # that one was lost too
+    sweep(client, sent)
+    sweep(client, sent)
+    client.zadd(VIDEO_INDEX, {lost: time.time() - 120}, xx=True)
+    sweep(client, sent)
+    [gave_up] = sweep(client, sent)
+    assert (gave_up.action, gave_up.reason, gave_up.stage) == ("failed", "gave_up", "video")
+    assert (PendingVideos(client).get(lost) or {})["state"] == "failed"
+    assert client.zscore(VIDEO_INDEX, lost) is None and len(sent) == 2
+    assert (PendingVideos(client).get(fresh) or {})["state"] == "pending"
+    counted = metrics.totals(client)
+    assert counted["marquee_stalled_submissions_total"] == 3
+
+
+def test_a_video_being_made_or_made_already_is_left_alone(client, url):
+    making, made = owed_video(client, overdue_by=3600), owed_video(client, overdue_by=120)
+    Celery(broker=url).send_task("marquee.publish_video", args=[making], queue="upload")
+    PendingVideos(client).finish(made, state="done")
+    sent = Sent()
+    for _ in range(3):
+        assert sweep(client, sent) == []
+    assert sent == [] and client.zscore(VIDEO_INDEX, made) is None
 
 
 # --- the epoch: Redis that lost its data --------------------------------------------------------

@@ -110,7 +110,8 @@ def stalled_candidates(
     client: redis.Redis, *, before: float, index: str = ACTIVE_INDEX, limit: int = BATCH
 ) -> list[tuple[str, float]]:
     """Submissions in no final state that last moved before ``before`` (epoch seconds); with
-    ``index=PENDING_INDEX``, pending deliveries whose next attempt was due before it."""
+    ``index=PENDING_INDEX``, pending deliveries whose next attempt was due before it; with
+    ``index=VIDEO_INDEX``, owed videos handed off before it."""
     entries = client.zrangebyscore(index, "-inf", before, start=0, num=limit, withscores=True)
     return cast("list[tuple[str, float]]", entries)  # decoded (shared.connection): str
 

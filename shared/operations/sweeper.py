@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -55,6 +55,7 @@ from shared.observability.metrics import (
     SUBMISSIONS_REQUEUED,
     SWEEPS,
     WEBHOOK_DELIVERIES,
+    RedisCounter,
 )
 from shared.operations.failure_sources import FINAL_STATES, NEXT_TASKS
 from shared.operations.queues import in_flight
@@ -93,7 +94,57 @@ if n > tonumber(ARGV[4]) then return {'give_up', state, n - 1} end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return {'resend', state, n}
 """
-DELIVERY_DONE = ("delivered", "failed")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Owed:
+    """Work owed beside a submission's stages, pending in an index of its own until done,
+    which the sweeper sends on as it does a stalled submission."""
+
+    task: str  # the task a lost message is sent to again
+    index: str  # sorted set: id → when a message for it should exist
+    key: Callable[[str], str]  # its record's hash: the state, and the sweeper's sightings
+    done: tuple[str, ...]  # the record's states in which nothing is owed any more
+    state: str  # what a Stall reports it stands at
+    id_field: str  # the id's name in the log lines
+    counter: RedisCounter
+    labels: dict[str, str]  # the counter's labels beside ``reason``
+    give_up: Callable[[redis.Redis, str, str], None]  # record it failed, with the error
+
+
+def _fail_delivery(client: redis.Redis, id: str, error: str) -> None:
+    Deliveries(client).finish(id, state="failed", error=error)  # where `marquee retry` finds it
+    WEBHOOK_DELIVERIES.labels(result="failed").inc(client=client)  # a failed delivery: its alert fires
+
+
+def _fail_video(client: redis.Redis, id: str, error: str) -> None:
+    PendingVideos(client).finish(id, state="failed", error=error)  # the review stays published
+
+
+OWED = (
+    Owed(
+        task="deliver",
+        index=PENDING_INDEX,
+        key=delivery_key,
+        done=("delivered", "failed"),
+        state="pending",
+        id_field="delivery",
+        counter=STALLED_DELIVERIES,
+        labels={},
+        give_up=_fail_delivery,
+    ),
+    Owed(
+        task="video",
+        index=VIDEO_INDEX,
+        key=video_key,
+        done=VIDEO_DONE,
+        state="published",
+        id_field="id",
+        counter=STALLED,
+        labels={"stage": "video"},
+        give_up=_fail_video,
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -106,14 +157,22 @@ class Stall:
     resends: int = 0
 
 
-def stalled_candidates(
-    client: redis.Redis, *, before: float, index: str = ACTIVE_INDEX, limit: int = BATCH
-) -> list[tuple[str, float]]:
-    """Submissions in no final state that last moved before ``before`` (epoch seconds); with
-    ``index=PENDING_INDEX``, pending deliveries whose next attempt was due before it; with
-    ``index=VIDEO_INDEX``, owed videos handed off before it."""
-    entries = client.zrangebyscore(index, "-inf", before, start=0, num=limit, withscores=True)
-    return cast("list[tuple[str, float]]", entries)  # decoded (shared.connection): str
+def stalled_candidates(client: redis.Redis, *, before: float, limit: int = BATCH) -> list[tuple[str, float]]:
+    """Submissions in no final state that last moved before ``before`` (epoch seconds)."""
+    [entries] = _overdue(client, [ACTIVE_INDEX], before=before, limit=limit)
+    return entries
+
+
+def _overdue(
+    client: redis.Redis, indexes: Sequence[str], *, before: float, limit: int = BATCH
+) -> list[list[tuple[str, float]]]:
+    """For each index, in one round trip, its entries scored before ``before``: in
+    ``ACTIVE_INDEX``, submissions that last moved before it; in an ``Owed`` kind's index,
+    work whose message should have existed by then."""
+    with client.pipeline(transaction=False) as pipe:
+        for index in indexes:
+            pipe.zrangebyscore(index, "-inf", before, start=0, num=limit, withscores=True)
+        return cast("list[list[tuple[str, float]]]", pipe.execute())  # decoded (shared.connection): str
 
 
 def sweep(
@@ -133,10 +192,8 @@ def sweep(
         return []  # another sweeper is at it
     try:
         SWEEPS.inc(client=client)
-        candidates = stalled_candidates(client, before=now - stalled_after)
-        deliveries = stalled_candidates(client, before=now - stalled_after, index=PENDING_INDEX)
-        videos = stalled_candidates(client, before=now - stalled_after, index=VIDEO_INDEX)
-        if not candidates and not deliveries and not videos:
+        candidates, *owed = _overdue(client, [ACTIVE_INDEX, *(kind.index for kind in OWED)], before=now - stalled_after)
+        if not candidates and not any(owed):
             return []
         flying = in_flight(client)
         waiting = [id for id, _ in candidates if id not in flying]
@@ -154,20 +211,13 @@ def sweep(
             )
             if stall := _act(client, id, reply, send=send, announce=announce):
                 found.append(stall)
-        for id, score in deliveries:
-            if id in flying:
-                continue  # its deliver message waits, or a worker holds it (a retry's countdown too)
-            reply = decide(
-                keys=[delivery_key(id), PENDING_INDEX], args=[id, repr(score), now, max_resends, *DELIVERY_DONE]
-            )
-            if stall := _act_on_delivery(client, id, reply, send=send):
-                found.append(stall)
-        for id, score in videos:
-            if id in flying:
-                continue  # being made, or waiting to be published
-            reply = decide(keys=[video_key(id), VIDEO_INDEX], args=[id, repr(score), now, max_resends, *VIDEO_DONE])
-            if stall := _act_on_video(client, id, reply, send=send):
-                found.append(stall)
+        for kind, entries in zip(OWED, owed, strict=True):
+            for id, score in entries:
+                if id in flying:
+                    continue  # its message waits, or a worker holds it (a delivery's retry countdown too)
+                reply = decide(keys=[kind.key(id), kind.index], args=[id, repr(score), now, max_resends, *kind.done])
+                if stall := _act_on_owed(client, kind, id, reply, send=send):
+                    found.append(stall)
         return found
     finally:
         # Outlived its lease: another sweeper may have started; each decision stays single.
@@ -211,40 +261,22 @@ def _act(
     return Stall(id, state, task, "resent", reason, resends)
 
 
-def _act_on_delivery(client: redis.Redis, id: str, reply: list, *, send: Callable[[str, str], None]) -> Stall | None:
+def _act_on_owed(
+    client: redis.Redis, kind: Owed, id: str, reply: list, *, send: Callable[[str, str], None]
+) -> Stall | None:
     action, *rest = reply
     if action in ("moved", "final"):
         return None
     if action == "seen":
-        return Stall(id, "pending", "deliver", "seen")
+        return Stall(id, kind.state, kind.task, "seen")
     resends = int(rest[1])
     if action == "give_up":
-        error = f"stalled: its message was lost again after {resends} re-send(s) by the sweeper"
-        Deliveries(client).finish(id, state="failed", error=error)
-        STALLED_DELIVERIES.labels(reason="gave_up").inc(client=client)
-        WEBHOOK_DELIVERIES.labels(result="failed").inc(client=client)  # a failed delivery: its alert fires
-        logs.event("sweeper.gave_up", delivery=id, stage="deliver", resends=resends)
-        return Stall(id, "pending", "deliver", "failed", "gave_up", resends)
-    send("deliver", id)
-    STALLED_DELIVERIES.labels(reason="no_message").inc(client=client)
-    logs.event("sweeper.resent", delivery=id, stage="deliver", reason="no_message", resends=resends)
-    return Stall(id, "pending", "deliver", "resent", "no_message", resends)
-
-
-def _act_on_video(client: redis.Redis, id: str, reply: list, *, send: Callable[[str, str], None]) -> Stall | None:
-    action, *rest = reply
-    if action in ("moved", "final"):
-        return None
-    if action == "seen":
-        return Stall(id, "published", "video", "seen")
-    resends = int(rest[1])
-    if action == "give_up":
-        error = f"stalled in video: still not made after {resends} re-send(s) by the sweeper"
-        PendingVideos(client).finish(id, state="failed", error=error)
-        STALLED.labels(stage="video", reason="gave_up").inc(client=client)
-        logs.event("sweeper.gave_up", id=id, state="published", stage="video", resends=resends)
-        return Stall(id, "published", "video", "failed", "gave_up", resends)
-    send("video", id)
-    STALLED.labels(stage="video", reason="no_message").inc(client=client)
-    logs.event("sweeper.resent", id=id, state="published", stage="video", reason="no_message", resends=resends)
-    return Stall(id, "published", "video", "resent", "no_message", resends)
+        error = f"stalled in {kind.task}: its message was lost again after {resends} re-send(s) by the sweeper"
+        kind.give_up(client, id, error)
+        kind.counter.labels(**kind.labels, reason="gave_up").inc(client=client)
+        logs.event("sweeper.gave_up", **{kind.id_field: id}, stage=kind.task, resends=resends)
+        return Stall(id, kind.state, kind.task, "failed", "gave_up", resends)
+    send(kind.task, id)
+    kind.counter.labels(**kind.labels, reason="no_message").inc(client=client)
+    logs.event("sweeper.resent", **{kind.id_field: id}, stage=kind.task, reason="no_message", resends=resends)
+    return Stall(id, kind.state, kind.task, "resent", "no_message", resends)
